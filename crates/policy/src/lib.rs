@@ -1,0 +1,1 @@
+//! vouch-policy
