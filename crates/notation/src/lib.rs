@@ -1,1 +1,281 @@
-//! vouch-notation
+//! Notary Project signature verification for vouch: envelopes, trust policy, trust store and
+//! certificate chains. Synchronous and pure: no sockets, no clock (the verification time is an
+//! argument), no environment.
+//!
+//! Parsing is kept apart from policy: [`envelope`] turns bytes into a [`ParsedEnvelope`] (or
+//! refuses them), [`trustpolicy`] is data with validation, and [`Verifier::verify`] runs the
+//! checks the Notary Project defines — integrity, authenticity, authenticTimestamp, expiry,
+//! revocation — each enforced, logged or skipped as the applicable statement says.
+
+pub mod cert;
+pub mod chain;
+pub mod crypto;
+pub mod dn;
+pub mod envelope;
+pub mod error;
+pub mod trustpolicy;
+pub mod truststore;
+
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use vouch_core::{Descriptor, MEDIA_TYPE_COSE, MEDIA_TYPE_JWS};
+
+pub use envelope::{ParsedEnvelope, SigningScheme};
+pub use error::{Check, NotationError};
+pub use trustpolicy::{Action, Level, TrustPolicyDocument, TrustPolicyError, TrustPolicyStatement};
+pub use truststore::TrustStore;
+
+use crate::cert::Cert;
+use crate::crypto::SigAlg;
+use crate::trustpolicy::{Identity, StoreKind};
+
+/// The signer, from the leaf certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// Leaf subject DN, e.g. `CN=acme signer,O=acme,L=Seattle,ST=WA,C=US`.
+    pub subject: String,
+    /// Leaf issuer DN.
+    pub issuer: String,
+}
+
+/// The result of one check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckOutcome {
+    /// The check's trust-policy name.
+    pub name: &'static str,
+    /// `enforce`, `log` or `skip`.
+    pub action: &'static str,
+    /// `Some(true)` passed, `Some(false)` failed, `None` not run.
+    pub passed: Option<bool>,
+    /// Why it failed or was not run.
+    pub error: Option<String>,
+}
+
+/// Everything learned about one signature.
+#[derive(Debug, Clone)]
+pub struct SignatureOutcome {
+    /// Every enforced check passed.
+    pub is_success: bool,
+    /// The first enforced failure.
+    pub error: Option<NotationError>,
+    /// The trust policy statement applied.
+    pub policy_name: String,
+    /// The signer, when the envelope parsed.
+    pub signer: Option<Signer>,
+    /// Signing time (or authentic signing time).
+    pub signing_time: Option<OffsetDateTime>,
+    /// The signature's expiry.
+    pub expiry: Option<OffsetDateTime>,
+    /// `notary.x509` or `notary.x509.signingAuthority`.
+    pub signing_scheme: Option<String>,
+    /// Signed annotations of the target artifact (notation's user metadata).
+    pub user_metadata: BTreeMap<String, String>,
+    /// Each check, in order.
+    pub checks: Vec<CheckOutcome>,
+}
+
+/// Verifies signatures against one trust policy document and trust store.
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    policy: TrustPolicyDocument,
+    store: TrustStore,
+}
+
+impl Verifier {
+    /// A verifier for `policy` over `store`.
+    pub fn new(policy: TrustPolicyDocument, store: TrustStore) -> Verifier {
+        Verifier { policy, store }
+    }
+
+    /// Verifies one envelope for `subject` in `scope` (`host/repository`) at time `now`.
+    pub fn verify(
+        &self,
+        scope: &str,
+        subject: &Descriptor,
+        envelope_media_type: &str,
+        envelope: &[u8],
+        now: OffsetDateTime,
+    ) -> SignatureOutcome {
+        let statement = match self.policy.applicable(scope) {
+            Ok(s) => s,
+            Err(e) => {
+                let mut out = Outcome::new("");
+                out.record(Check::Integrity, Action::Enforce, Err(NotationError::Malformed { reason: e.to_string() }));
+                return out.finish();
+            }
+        };
+        let mut out = Outcome::new(statement.name());
+        if statement.is_skip() {
+            for check in Check::ALL {
+                out.record(check, Action::Skip, Ok(()));
+            }
+            return out.finish();
+        }
+        let parsed = match integrity(subject, envelope_media_type, envelope) {
+            Ok(p) => p,
+            Err(e) => {
+                out.record(Check::Integrity, statement.action(Check::Integrity), Err(e));
+                return out.finish();
+            }
+        };
+        out.describe(&parsed);
+        out.record(Check::Integrity, statement.action(Check::Integrity), Ok(()));
+        let act = |c| statement.action(c);
+        out.run(Check::Authenticity, act(Check::Authenticity), || self.authenticity(statement, &parsed));
+        out.run(Check::AuthenticTimestamp, act(Check::AuthenticTimestamp), || authentic_timestamp(&parsed, now));
+        out.run(Check::Expiry, act(Check::Expiry), || expiry(&parsed, now));
+        out.not_implemented(Check::Revocation, act(Check::Revocation));
+        out.finish()
+    }
+
+    fn authenticity(&self, statement: &TrustPolicyStatement, p: &ParsedEnvelope) -> Result<(), NotationError> {
+        let kind = match p.scheme {
+            SigningScheme::X509 => StoreKind::Ca,
+            SigningScheme::SigningAuthority => StoreKind::SigningAuthority,
+        };
+        let stores: Vec<_> = statement.trust_stores.iter().filter(|s| s.kind == kind).collect();
+        let names = stores.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+        let leaf = &p.chain[0];
+        let mut trusted = false;
+        for store in &stores {
+            let certs = self.store.certificates(store)?;
+            trusted |= p.chain.iter().any(|c| certs.iter().any(|t| t.der == c.der));
+        }
+        if !trusted {
+            let stores = if names.is_empty() { format!("of type {} (the policy names none)", kind.name()) } else { names };
+            return Err(NotationError::NotTrusted { stores, signer: leaf.subject() });
+        }
+        let leaf_attrs = dn::of_name(&leaf.parsed.tbs_certificate.subject);
+        let identity_ok = statement.trusted_identities.iter().any(|id| match id {
+            Identity::Any => true,
+            Identity::Subject(wanted) => dn::is_subset(wanted, &leaf_attrs),
+        });
+        if !identity_ok {
+            return Err(NotationError::IdentityNotTrusted { signer: leaf.subject(), policy: statement.name().to_string() });
+        }
+        Ok(())
+    }
+}
+
+/// Parses the envelope and checks everything the envelope alone can prove: structure,
+/// algorithm bound to the key, chain rules, the signature itself, and the signed target.
+fn integrity(subject: &Descriptor, media_type: &str, bytes: &[u8]) -> Result<ParsedEnvelope, NotationError> {
+    let parsed = match media_type {
+        MEDIA_TYPE_JWS => envelope::parse_jws(bytes)?,
+        MEDIA_TYPE_COSE => return Err(NotationError::UnsupportedEnvelope { media_type: media_type.to_string() }),
+        other => return Err(NotationError::UnsupportedEnvelope { media_type: other.to_string() }),
+    };
+    let leaf = &parsed.chain[0];
+    check_algorithm(parsed.alg, leaf)?;
+    chain::validate(&parsed.chain)?;
+    if !crypto::verify_envelope(parsed.alg, leaf, &parsed.signed_bytes, &parsed.signature) {
+        return Err(NotationError::SignatureInvalid);
+    }
+    check_target(subject, &parsed)?;
+    Ok(parsed)
+}
+
+fn check_algorithm(alg: SigAlg, leaf: &Cert) -> Result<(), NotationError> {
+    let kind = leaf.key_kind().map_err(|e| NotationError::ChainInvalid { subject: leaf.subject(), reason: e })?;
+    match SigAlg::for_key(kind) {
+        Some(expected) if expected == alg => Ok(()),
+        Some(expected) => Err(NotationError::AlgorithmKeyMismatch {
+            alg: alg.name().into(),
+            key: kind.to_string(),
+            expected: expected.name().into(),
+        }),
+        None => Err(NotationError::AlgorithmKeyMismatch {
+            alg: alg.name().into(),
+            key: kind.to_string(),
+            expected: "an RSA key of 2048, 3072 or 4096 bits".into(),
+        }),
+    }
+}
+
+fn check_target(subject: &Descriptor, p: &ParsedEnvelope) -> Result<(), NotationError> {
+    let t = &p.target;
+    if t.media_type != subject.media_type || t.digest != subject.digest.to_string() || t.size != subject.size {
+        return Err(NotationError::TargetMismatch {
+            expected: format!("{} {} {}", subject.media_type, subject.digest, subject.size),
+            found: format!("{} {} {}", t.media_type, t.digest, t.size),
+        });
+    }
+    Ok(())
+}
+
+fn authentic_timestamp(p: &ParsedEnvelope, now: OffsetDateTime) -> Result<(), NotationError> {
+    let at = match p.scheme {
+        SigningScheme::X509 => now,
+        // Parsing guarantees the authentic signing time for this scheme.
+        SigningScheme::SigningAuthority => p.authentic_signing_time.unwrap_or(now),
+    };
+    chain::check_validity(&p.chain, at)
+}
+
+fn expiry(p: &ParsedEnvelope, now: OffsetDateTime) -> Result<(), NotationError> {
+    match p.expiry {
+        Some(expiry) if now >= expiry => Err(NotationError::SignatureExpired { expiry }),
+        _ => Ok(()),
+    }
+}
+
+/// Accumulates check results into a [`SignatureOutcome`].
+struct Outcome {
+    inner: SignatureOutcome,
+}
+
+impl Outcome {
+    fn new(policy: &str) -> Outcome {
+        Outcome {
+            inner: SignatureOutcome {
+                is_success: true,
+                error: None,
+                policy_name: policy.to_string(),
+                signer: None,
+                signing_time: None,
+                expiry: None,
+                signing_scheme: None,
+                user_metadata: BTreeMap::new(),
+                checks: Vec::new(),
+            },
+        }
+    }
+
+    fn describe(&mut self, p: &ParsedEnvelope) {
+        let leaf = &p.chain[0];
+        self.inner.signer = Some(Signer { subject: leaf.subject(), issuer: leaf.issuer() });
+        self.inner.signing_time = p.signing_time.or(p.authentic_signing_time);
+        self.inner.expiry = p.expiry;
+        self.inner.signing_scheme = Some(p.scheme.name().to_string());
+        self.inner.user_metadata = p.target.annotations.clone();
+    }
+
+    fn run(&mut self, check: Check, action: Action, f: impl FnOnce() -> Result<(), NotationError>) {
+        if action == Action::Skip {
+            self.record(check, action, Ok(()));
+        } else {
+            self.record(check, action, f());
+        }
+    }
+
+    fn record(&mut self, check: Check, action: Action, result: Result<(), NotationError>) {
+        let passed = if action == Action::Skip { None } else { Some(result.is_ok()) };
+        let error = result.as_ref().err().map(|e| e.to_string());
+        if let Err(e) = result {
+            if action == Action::Enforce && self.inner.error.is_none() {
+                self.inner.is_success = false;
+                self.inner.error = Some(e);
+            }
+        }
+        self.inner.checks.push(CheckOutcome { name: check.name(), action: action.name(), passed, error });
+    }
+
+    fn not_implemented(&mut self, check: Check, action: Action) {
+        let error = (action != Action::Skip).then(|| "not checked: vouch does not check revocation yet".to_string());
+        self.inner.checks.push(CheckOutcome { name: check.name(), action: action.name(), passed: None, error });
+    }
+
+    fn finish(self) -> SignatureOutcome {
+        self.inner
+    }
+}
