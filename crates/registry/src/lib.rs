@@ -1,1 +1,356 @@
-//! vouch-registry
+//! OCI distribution client for vouch: finds an image's signatures and fetches them, reading the
+//! node's containerd `certs.d` host configuration.
+//!
+//! Synchronous, bounded and checked: every request gets the time left before the run's
+//! deadline, every body is read with a byte cap, and every manifest and blob is verified
+//! against the digest and size it was fetched by before it is returned. Signatures are found
+//! with the OCI referrers API, falling back to the `sha256-<hex>` tag schema when the registry
+//! (or a host whose capabilities omit `referrers`) does not offer it.
+
+mod challenge;
+mod error;
+pub mod hosts;
+mod tls;
+mod transport;
+
+use hosts::{Endpoint, Need};
+use serde::Deserialize;
+use std::path::PathBuf;
+use transport::{read_body, Req, Transport};
+use vouch_core::{
+    Deadline, Descriptor, Digest, ImageRef, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
+    MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST,
+};
+
+pub use error::RegistryError;
+
+/// The manifest media types vouch asks for.
+const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
+/// At most this many pages of a referrers list are followed.
+const MAX_REFERRER_PAGES: usize = 10;
+
+/// How the client reaches registries and what it accepts.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// containerd's `certs.d` directory; `None` uses no host configuration.
+    pub hosts_dir: Option<PathBuf>,
+    /// Registries reached over plain HTTP (`vouch verify --insecure-registry`).
+    pub insecure_hosts: Vec<String>,
+    /// Largest manifest or index accepted.
+    pub max_manifest_bytes: u64,
+    /// Largest blob (signature envelope) accepted.
+    pub max_blob_bytes: u64,
+    /// At most this many signature artifacts are returned per subject.
+    pub max_signatures: usize,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            hosts_dir: None,
+            insecure_hosts: Vec::new(),
+            max_manifest_bytes: 4 * 1024 * 1024,
+            max_blob_bytes: 4 * 1024 * 1024,
+            max_signatures: 100,
+        }
+    }
+}
+
+/// Where a referrers list came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferrersSource {
+    /// The OCI referrers API.
+    Api,
+    /// The `sha256-<hex>` tag schema.
+    TagSchema,
+}
+
+/// The referrers of a subject.
+#[derive(Debug, Clone)]
+pub struct Referrers {
+    /// Referrer manifests, in registry order, of the asked artifact type or of none.
+    pub descriptors: Vec<Descriptor>,
+    /// How they were found.
+    pub source: ReferrersSource,
+    /// True when more than `max_signatures` existed.
+    pub truncated: bool,
+}
+
+#[derive(Deserialize)]
+struct IndexBody {
+    #[serde(default)]
+    manifests: Vec<Descriptor>,
+}
+
+/// A registry client for one run.
+pub struct Client {
+    opts: RegistryOptions,
+    transport: Transport,
+}
+
+impl Client {
+    /// A client; nothing is read or connected until the first request.
+    pub fn new(opts: RegistryOptions) -> Client {
+        Client { opts, transport: Transport::default() }
+    }
+
+    fn endpoints(&self, image: &ImageRef, need: Need) -> Result<Vec<Endpoint>, RegistryError> {
+        let all = hosts::endpoints(self.opts.hosts_dir.as_deref(), &image.registry, &self.opts.insecure_hosts)?;
+        Ok(all.into_iter().filter(|e| e.capabilities.allows(need)).collect())
+    }
+
+    /// Tries each host that offers `need`; a failing mirror falls through to the next host.
+    fn on_hosts<T>(
+        &self,
+        image: &ImageRef,
+        need: Need,
+        mut f: impl FnMut(&Endpoint) -> Result<T, RegistryError>,
+    ) -> Result<T, RegistryError> {
+        let endpoints = self.endpoints(image, need)?;
+        let mut last = None;
+        for (i, ep) in endpoints.iter().enumerate() {
+            let is_last = i + 1 == endpoints.len();
+            match f(ep) {
+                Ok(v) => return Ok(v),
+                Err(e @ RegistryError::Deadline { .. }) => return Err(e),
+                Err(e) if !is_last && falls_through(&e) => {
+                    log::warn!("{} failed ({e}); trying the next host", ep.authority);
+                    last = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| RegistryError::BadResponse {
+            what: format!("hosts for {}", image.registry),
+            reason: format!("no configured host offers the {need:?} capability"),
+        }))
+    }
+
+    /// Resolves the image's tag (or digest) to a descriptor.
+    pub fn resolve(&self, image: &ImageRef, deadline: &Deadline) -> Result<Descriptor, RegistryError> {
+        let reference = match (&image.digest, &image.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".to_string(),
+        };
+        let step = format!("resolving {image}");
+        self.on_hosts(image, Need::Resolve, |ep| {
+            let req = self.req("GET", format!("/{}/manifests/{reference}", image.repository), Some(MANIFEST_ACCEPT), image, &step);
+            let resp = self.send(ep, &req, deadline, &format!("manifest {reference} of {}", image.repository))?;
+            let media_type = resp.header("content-type").map(|s| s.split(';').next().unwrap_or("").trim().to_string());
+            let body = read_body(resp, self.opts.max_manifest_bytes, "manifest", &step, deadline)?;
+            let digest = match &image.digest {
+                Some(d) => check_digest(d, &body, &format!("manifest of {image}"))?,
+                None => Digest::sha256_of(&body),
+            };
+            let media_type = media_type.filter(|m| is_manifest_type(m)).or_else(|| media_type_field(&body)).ok_or_else(|| {
+                RegistryError::BadResponse { what: format!("manifest of {image}"), reason: "no manifest media type".into() }
+            })?;
+            Ok(Descriptor::new(media_type, digest, body.len() as u64))
+        })
+    }
+
+    /// Fetches a manifest by its descriptor, checking size and digest.
+    pub fn fetch_manifest(&self, image: &ImageRef, desc: &Descriptor, deadline: &Deadline) -> Result<Vec<u8>, RegistryError> {
+        let what = format!("manifest {}", desc.digest.short());
+        self.fetch(image, desc, "manifests", self.opts.max_manifest_bytes, &what, deadline)
+    }
+
+    /// Fetches a blob by its descriptor, checking size and digest.
+    pub fn fetch_blob(&self, image: &ImageRef, desc: &Descriptor, deadline: &Deadline) -> Result<Vec<u8>, RegistryError> {
+        let what = format!("blob {}", desc.digest.short());
+        self.fetch(image, desc, "blobs", self.opts.max_blob_bytes, &what, deadline)
+    }
+
+    fn fetch(
+        &self,
+        image: &ImageRef,
+        desc: &Descriptor,
+        kind: &str,
+        limit: u64,
+        what: &str,
+        deadline: &Deadline,
+    ) -> Result<Vec<u8>, RegistryError> {
+        if desc.size > limit {
+            return Err(RegistryError::TooLarge { what: what.to_string(), limit });
+        }
+        let step = format!("fetching {what} from {}", image.registry);
+        let accept = if kind == "manifests" { Some(desc.media_type.as_str()) } else { None };
+        self.on_hosts(image, Need::Pull, |ep| {
+            let req = self.req("GET", format!("/{}/{kind}/{}", image.repository, desc.digest), accept, image, &step);
+            let resp = self.send(ep, &req, deadline, what)?;
+            let body = read_body(resp, desc.size.min(limit), what, &step, deadline)?;
+            if body.len() as u64 != desc.size {
+                return Err(RegistryError::SizeMismatch { what: what.to_string(), expected: desc.size, actual: body.len() as u64 });
+            }
+            check_digest(&desc.digest, &body, what)?;
+            Ok(body)
+        })
+    }
+
+    /// Lists the referrers of `subject` with `artifact_type` (entries without an artifact type
+    /// are kept for the caller to inspect).
+    pub fn referrers(
+        &self,
+        image: &ImageRef,
+        subject: &Digest,
+        artifact_type: &str,
+        deadline: &Deadline,
+    ) -> Result<Referrers, RegistryError> {
+        let step = format!("listing referrers of {} in {}", subject.short(), image.registry);
+        let api = self.endpoints(image, Need::Referrers)?;
+        let found = match api.first() {
+            Some(ep) => self.referrers_api(ep, image, subject, artifact_type, deadline, &step)?,
+            None => None,
+        };
+        let (all, source) = match found {
+            Some(list) => (list, ReferrersSource::Api),
+            None => (self.tag_schema(image, subject, deadline, &step)?, ReferrersSource::TagSchema),
+        };
+        let mut descriptors: Vec<Descriptor> =
+            all.into_iter().filter(|d| d.artifact_type.as_deref().is_none_or(|t| t == artifact_type)).collect();
+        let truncated = descriptors.len() > self.opts.max_signatures;
+        descriptors.truncate(self.opts.max_signatures);
+        Ok(Referrers { descriptors, source, truncated })
+    }
+
+    /// The referrers API; `Ok(None)` when the registry does not offer it.
+    fn referrers_api(
+        &self,
+        ep: &Endpoint,
+        image: &ImageRef,
+        subject: &Digest,
+        artifact_type: &str,
+        deadline: &Deadline,
+        step: &str,
+    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+        let mut out = Vec::new();
+        let mut path = format!("/{}/referrers/{subject}", image.repository);
+        let mut query = vec![("artifactType", artifact_type.to_string())];
+        for _ in 0..MAX_REFERRER_PAGES {
+            let mut req = self.req("GET", path.clone(), Some(MEDIA_TYPE_OCI_INDEX), image, step);
+            req.query = query.clone();
+            let resp = match self.transport.send(ep, &req, deadline) {
+                Ok(r) => r,
+                Err(RegistryError::Status { status: 404 | 400 | 406 | 405, .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let next = resp.header("link").and_then(next_link);
+            let body = read_body(resp, self.opts.max_manifest_bytes, "referrers list", step, deadline)?;
+            let Ok(index) = serde_json::from_slice::<IndexBody>(&body) else {
+                // Not an index: the registry does not speak the referrers API.
+                return Ok(None);
+            };
+            out.extend(index.manifests);
+            if out.len() > self.opts.max_signatures {
+                break;
+            }
+            let Some(next) = next else { break };
+            match next.strip_prefix(&ep.api_root) {
+                Some(p) => {
+                    let (p, q) = p.split_once('?').unwrap_or((p, ""));
+                    path = p.to_string();
+                    query = parse_query(q);
+                }
+                None => break,
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// The `sha256-<hex>` tag-schema index; a missing tag means no referrers.
+    fn tag_schema(&self, image: &ImageRef, subject: &Digest, deadline: &Deadline, step: &str) -> Result<Vec<Descriptor>, RegistryError> {
+        let tag = format!("{}-{}", subject.algorithm().name(), subject.hex());
+        self.on_hosts(image, Need::Resolve, |ep| {
+            let req = self.req("GET", format!("/{}/manifests/{tag}", image.repository), Some(MEDIA_TYPE_OCI_INDEX), image, step);
+            let resp = match self.transport.send(ep, &req, deadline) {
+                Ok(r) => r,
+                Err(RegistryError::Status { status: 404, .. }) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let body = read_body(resp, self.opts.max_manifest_bytes, "referrers tag index", step, deadline)?;
+            let index: IndexBody = serde_json::from_slice(&body).map_err(|e| RegistryError::BadResponse {
+                what: format!("referrers tag index {tag}"),
+                reason: format!("not an OCI index: {e}"),
+            })?;
+            Ok(index.manifests)
+        })
+    }
+
+    fn req<'a>(&self, method: &'static str, path: String, accept: Option<&'a str>, image: &'a ImageRef, step: &str) -> Req<'a> {
+        Req { method, path, query: Vec::new(), accept, repository: &image.repository, registry: &image.registry, step: step.to_string() }
+    }
+
+    /// Sends and maps 404 to `NotFound`.
+    fn send(&self, ep: &Endpoint, req: &Req<'_>, deadline: &Deadline, what: &str) -> Result<ureq::Response, RegistryError> {
+        match self.transport.send(ep, req, deadline) {
+            Err(RegistryError::Status { status: 404, .. }) => Err(RegistryError::NotFound { what: format!("{what} on {}", ep.authority) }),
+            other => other,
+        }
+    }
+}
+
+/// Errors after which the next host is worth trying.
+fn falls_through(e: &RegistryError) -> bool {
+    match e {
+        RegistryError::Unreachable { .. } | RegistryError::Tls { .. } | RegistryError::NotFound { .. } => true,
+        RegistryError::Status { status, .. } => *status >= 500 || *status == 429,
+        _ => false,
+    }
+}
+
+fn check_digest(expected: &Digest, body: &[u8], what: &str) -> Result<Digest, RegistryError> {
+    if expected.matches(body) {
+        return Ok(expected.clone());
+    }
+    Err(RegistryError::DigestMismatch {
+        what: what.to_string(),
+        expected: expected.to_string(),
+        actual: Digest::compute(expected.algorithm(), body).to_string(),
+    })
+}
+
+fn is_manifest_type(m: &str) -> bool {
+    [MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST].contains(&m)
+}
+
+fn media_type_field(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct M {
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<M>(body).ok()?.media_type.filter(|m| is_manifest_type(m))
+}
+
+/// The target of `Link: <…>; rel="next"`.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())
+    })
+}
+
+fn parse_query(q: &str) -> Vec<(&'static str, String)> {
+    // Only the parameters vouch sends are carried over to the next page.
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter_map(|(k, v)| match k {
+            "artifactType" => Some(("artifactType", v.replace("%2F", "/").replace("%2f", "/"))),
+            "n" => Some(("n", v.to_string())),
+            "last" => Some(("last", v.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_headers() {
+        assert_eq!(next_link(r#"</v2/a/referrers/sha256:00?n=2&last=x>; rel="next""#).as_deref(), Some("/v2/a/referrers/sha256:00?n=2&last=x"));
+        assert_eq!(next_link("</x>; rel=\"prev\""), None);
+    }
+}
