@@ -1,1 +1,239 @@
-//! vouch-pipeline
+//! The vouch pipeline: store → verifiers → policy → report.
+//!
+//! [`verify`] takes one image (reference and descriptor), finds its signature artifacts in the
+//! registry, verifies each with the Notary Project verifier, runs the Rego policy over the
+//! results and returns the [`Report`] vouch prints. It never panics on bad input and never
+//! returns without a verdict: every failure becomes a deny whose `reason` names the step and
+//! the fault. The error class (configuration, registry, deadline, policy, signature) is kept in
+//! the report so callers can apply their failure policy.
+
+mod artifacts;
+mod reason;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+use time::OffsetDateTime;
+use vouch_core::{Deadline, Descriptor, ImageRef, NestedReport, Report};
+use vouch_notation::{TrustPolicyDocument, TrustStore, Verifier};
+use vouch_policy::Policy;
+use vouch_registry::{Client, RegistryOptions};
+
+pub use artifacts::SignatureArtifact;
+
+/// Whether a deny blocks the pull.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Deny blocks (exit 1).
+    Enforce,
+    /// Everything is allowed (exit 0); the report carries the real verdict.
+    Audit,
+}
+
+impl Mode {
+    /// `enforce` or `audit`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+        }
+    }
+}
+
+/// What a run needs to know, resolved from vouch's configuration to explicit paths.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Enforce or audit.
+    pub mode: Mode,
+    /// Registry access.
+    pub registry: RegistryOptions,
+    /// notation trust policy (`trustpolicy.json`).
+    pub trust_policy: PathBuf,
+    /// notation trust store root (contains `x509/`).
+    pub trust_store: PathBuf,
+    /// Rego policy file; `None` uses the embedded default.
+    pub rego: Option<PathBuf>,
+}
+
+/// The kind of failure behind a deny, for failure policies and exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// vouch's own configuration (trust policy, trust store, Rego file) is missing or invalid.
+    Config,
+    /// The registry could not be read.
+    Registry,
+    /// The run's deadline passed.
+    Deadline,
+    /// The Rego policy gave no boolean decision.
+    Policy,
+    /// Signatures were examined and the policy denied.
+    Signature,
+}
+
+impl ErrorClass {
+    /// Name used in the report's `errorClass`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::Config => "config",
+            ErrorClass::Registry => "registry",
+            ErrorClass::Deadline => "deadline",
+            ErrorClass::Policy => "policy",
+            ErrorClass::Signature => "signature",
+        }
+    }
+}
+
+/// The step the run is in, shared with a watchdog that reports it if the deadline passes.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<Mutex<String>>);
+
+impl Progress {
+    /// Records that `step` started.
+    pub fn set(&self, step: impl Into<String>) {
+        if let Ok(mut s) = self.0.lock() {
+            *s = step.into();
+        }
+    }
+
+    /// The current step.
+    pub fn get(&self) -> String {
+        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+/// One image to verify: containerd's `-name` and its descriptor.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The image reference.
+    pub image: ImageRef,
+    /// The image's descriptor (manifest or index).
+    pub subject: Descriptor,
+}
+
+impl Request {
+    /// `host/repo@digest`, the subject every report names.
+    pub fn subject_name(&self) -> String {
+        format!("{}@{}", self.image.scope(), self.subject.digest)
+    }
+
+    fn short_name(&self) -> String {
+        format!("{}@{}", self.image.scope(), self.subject.digest.short())
+    }
+}
+
+/// Verifies one image and returns its report. `now` is the verification time.
+pub fn verify(settings: &Settings, req: &Request, deadline: &Deadline, now: OffsetDateTime, progress: &Progress) -> Report {
+    let mut run = Run { settings, req, deadline, now, progress };
+    match run.decide() {
+        Ok(report) => report,
+        Err(f) => run.deny(f.class, f.reason, Vec::new(), Map::new()),
+    }
+}
+
+/// A deny that ends the run before a policy decision.
+struct Failure {
+    class: ErrorClass,
+    reason: String,
+}
+
+impl Failure {
+    fn new(class: ErrorClass, reason: impl Into<String>) -> Failure {
+        Failure { class, reason: reason.into() }
+    }
+}
+
+struct Run<'a> {
+    settings: &'a Settings,
+    req: &'a Request,
+    deadline: &'a Deadline,
+    now: OffsetDateTime,
+    progress: &'a Progress,
+}
+
+impl Run<'_> {
+    fn decide(&mut self) -> Result<Report, Failure> {
+        self.progress.set("loading the trust policy");
+        let doc = self.load_trust_policy()?;
+        let scope = self.req.image.scope();
+        let statement = doc.applicable(&scope).map_err(|e| {
+            Failure::new(ErrorClass::Config, format!("trust policy {}: {e}", self.settings.trust_policy.display()))
+        })?;
+        let statement_name = statement.name().to_string();
+        if statement.is_skip() {
+            let reason = format!(
+                "allow {}: trust policy statement {statement_name:?} has level skip, signatures are not checked",
+                self.req.short_name()
+            );
+            let extra = Map::from_iter([("trustPolicy".to_string(), json!(statement_name))]);
+            return Ok(self.report(true, reason, Vec::new(), extra));
+        }
+        let policy = self.load_rego()?;
+        let client = Client::new(self.settings.registry.clone());
+        let found = artifacts::find(&client, self.req, self.deadline, self.progress)?;
+        let verifier = Verifier::new(doc, TrustStore::open(&self.settings.trust_store));
+        self.progress.set("verifying signatures");
+        let checked = artifacts::verify_all(&verifier, &client, self.req, &found, self.deadline, self.now, self.progress)?;
+        self.progress.set(format!("evaluating policy {}", policy.name()));
+        self.conclude(policy, statement_name, found.truncated, checked)
+    }
+
+    fn load_trust_policy(&self) -> Result<TrustPolicyDocument, Failure> {
+        let path = &self.settings.trust_policy;
+        let bytes = std::fs::read(path).map_err(|e| {
+            Failure::new(ErrorClass::Config, format!("cannot read trust policy {}: {e}", path.display()))
+        })?;
+        TrustPolicyDocument::parse(&bytes)
+            .map_err(|e| Failure::new(ErrorClass::Config, format!("trust policy {} is invalid: {e}", path.display())))
+    }
+
+    fn load_rego(&self) -> Result<Policy, Failure> {
+        let Some(path) = &self.settings.rego else { return Ok(Policy::embedded_default()) };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::new(ErrorClass::Config, format!("cannot read Rego policy {}: {e}", path.display())))?;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        Policy::load(&name, &text).map_err(|e| Failure::new(ErrorClass::Config, e.to_string()))
+    }
+
+    fn conclude(
+        &self,
+        mut policy: Policy,
+        statement: String,
+        truncated: bool,
+        checked: Vec<NestedReport>,
+    ) -> Result<Report, Failure> {
+        let input = json!({ "verifierReports": checked });
+        let limit = self.deadline.remaining().max(Duration::from_millis(1));
+        let allowed = policy.evaluate(&input, limit).map_err(|e| Failure::new(ErrorClass::Policy, e.to_string()))?;
+        let mut extra = Map::new();
+        extra.insert("trustPolicy".into(), json!(statement));
+        extra.insert("policy".into(), json!(policy.name()));
+        if truncated {
+            extra.insert("signaturesTruncated".into(), json!(self.settings.registry.max_signatures));
+        }
+        let reason = reason::summarise(&self.req.short_name(), allowed, policy.name(), &checked, truncated);
+        if allowed {
+            Ok(self.report(true, reason, checked, extra))
+        } else {
+            Ok(self.deny(ErrorClass::Signature, reason, checked, extra))
+        }
+    }
+
+    fn deny(&self, class: ErrorClass, reason: String, checked: Vec<NestedReport>, mut extra: Map<String, Value>) -> Report {
+        extra.insert("errorClass".into(), json!(class.name()));
+        let reason = if reason.starts_with("deny ") { reason } else { format!("deny {}: {reason}", self.req.short_name()) };
+        self.report(false, reason, checked, extra)
+    }
+
+    fn report(&self, ok: bool, reason: String, checked: Vec<NestedReport>, extra: Map<String, Value>) -> Report {
+        Report {
+            is_success: ok,
+            mode: self.settings.mode.name().to_string(),
+            subject: self.req.subject_name(),
+            reason,
+            verifier_reports: checked,
+            extra,
+        }
+    }
+}

@@ -1,1 +1,1 @@
-//! (in progress)
+//! Development signer (filled in below).

@@ -1,0 +1,167 @@
+//! Command-line arguments. containerd passes Go-style single-dash long flags (`-name`), which are
+//! rewritten to clap's double-dash form before parsing.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The long flags that containerd (Go's flag package) may pass with one dash.
+const SINGLE_DASH_FLAGS: &[&str] = &["name", "digest", "stdin-media-type", "config", "help", "version"];
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "vouch",
+    version,
+    about = "Image verifier for containerd: checks Notary Project signatures against a trust policy and a Rego policy",
+    long_about = "Image verifier for containerd.\n\nAs a containerd image verifier (bin_dir of the io.containerd.image-verifier.v1.bindir plugin):\n  vouch -name <ref> -digest <digest> -stdin-media-type application/vnd.oci.descriptor.v1+json\nwith the image's OCI descriptor on stdin. Exit 0 allows the pull, 1 denies it, 2 is a usage error.\nstdout is always one JSON report; logs go to stderr (level from VOUCH_LOG: error, warn, info, debug).\n\nConfiguration: /etc/vouch/config.toml, or VOUCH_CONFIG, or --config."
+)]
+struct Cli {
+    /// vouch's configuration file (default: $VOUCH_CONFIG, else /etc/vouch/config.toml).
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Image reference, as containerd passes it.
+    #[arg(long, value_name = "REF")]
+    name: Option<String>,
+    /// Image digest, as containerd passes it.
+    #[arg(long, value_name = "DIGEST")]
+    digest: Option<String>,
+    /// Media type of stdin; must be application/vnd.oci.descriptor.v1+json.
+    #[arg(long = "stdin-media-type", value_name = "TYPE")]
+    stdin_media_type: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Verify images by reference (tags are resolved to digests) and print the report.
+    Verify {
+        /// Image references, e.g. ghcr.io/acme/app:1.0 or ghcr.io/acme/app@sha256:…
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<String>,
+        /// Honour `mode = "audit"` from the configuration (by default verify always enforces).
+        #[arg(long)]
+        audit: bool,
+    },
+}
+
+/// The containerd invocation.
+#[derive(Debug)]
+pub struct ContainerdArgs {
+    pub config: Option<PathBuf>,
+    pub name: String,
+    pub digest: String,
+    pub stdin_media_type: String,
+}
+
+/// `vouch verify`.
+#[derive(Debug)]
+pub struct VerifyArgs {
+    pub config: Option<PathBuf>,
+    pub images: Vec<String>,
+    pub audit: bool,
+}
+
+/// What the command line asks for.
+pub enum Parsed {
+    /// Print this text and exit with the code (help, version).
+    Text(String, u8),
+    /// A usage error; the reason goes into the JSON report.
+    UsageError(String),
+    Containerd(ContainerdArgs),
+    Verify(VerifyArgs),
+}
+
+/// `-name` → `--name` (also `-name=value`), for the flags containerd uses.
+fn normalise(args: &[String]) -> Vec<String> {
+    args.iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let word = a.strip_prefix('-').filter(|w| !w.starts_with('-'));
+            let flag = word.map(|w| w.split('=').next().unwrap_or(w));
+            // Unknown single-dash words become long flags too, so the usage error names them
+            // whole (`--bogus`) instead of as a cluster of short flags.
+            match flag {
+                Some(f) if i > 0 && (SINGLE_DASH_FLAGS.contains(&f) || (f.len() > 1 && f.starts_with(|c: char| c.is_ascii_alphabetic()))) => {
+                    format!("-{a}")
+                }
+                _ => a.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Parses argv (including argv0).
+pub fn parse(args: &[String]) -> Parsed {
+    let cli = match Cli::try_parse_from(normalise(args)) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => Parsed::Text(e.render().to_string(), 0),
+                _ => Parsed::UsageError(first_line(&e.render().to_string())),
+            };
+        }
+    };
+    match cli.command {
+        Some(Command::Verify { images, audit }) => {
+            if cli.name.is_some() || cli.digest.is_some() || cli.stdin_media_type.is_some() {
+                return Parsed::UsageError("-name, -digest and -stdin-media-type do not apply to verify".into());
+            }
+            Parsed::Verify(VerifyArgs { config: cli.config, images, audit })
+        }
+        None => match (cli.name, cli.digest, cli.stdin_media_type) {
+            (Some(name), Some(digest), Some(stdin_media_type)) => {
+                Parsed::Containerd(ContainerdArgs { config: cli.config, name, digest, stdin_media_type })
+            }
+            (name, digest, media) => {
+                let missing: Vec<&str> = [("-name", name.is_none()), ("-digest", digest.is_none()), ("-stdin-media-type", media.is_none())]
+                    .iter()
+                    .filter(|(_, m)| *m)
+                    .map(|(f, _)| *f)
+                    .collect();
+                Parsed::UsageError(format!(
+                    "missing {} (containerd runs: vouch -name <ref> -digest <digest> -stdin-media-type application/vnd.oci.descriptor.v1+json; see vouch --help)",
+                    missing.join(", ")
+                ))
+            }
+        },
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("invalid arguments");
+    line.trim_start_matches("error: ").trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn containerd_single_dash_flags() {
+        let p = parse(&argv("/bin/vouch -name a/b:1 -digest sha256:x -stdin-media-type t"));
+        let Parsed::Containerd(a) = p else { panic!("not containerd") };
+        assert_eq!((a.name.as_str(), a.digest.as_str(), a.stdin_media_type.as_str()), ("a/b:1", "sha256:x", "t"));
+        let p = parse(&argv("vouch --name=a -digest=d --stdin-media-type t"));
+        assert!(matches!(p, Parsed::Containerd(a) if a.name == "a" && a.digest == "d"));
+    }
+
+    #[test]
+    fn usage_errors() {
+        assert!(matches!(parse(&argv("vouch -name a -digest d -stdin-media-type t -bogus 1")), Parsed::UsageError(r) if r.contains("-bogus")));
+        assert!(matches!(parse(&argv("vouch -name a")), Parsed::UsageError(r) if r.contains("-digest, -stdin-media-type")));
+        assert!(matches!(parse(&argv("vouch")), Parsed::UsageError(_)));
+        assert!(matches!(parse(&argv("vouch --help")), Parsed::Text(_, 0)));
+        assert!(matches!(parse(&argv("vouch -version")), Parsed::Text(t, 0) if t.starts_with("vouch ")));
+    }
+
+    #[test]
+    fn verify_subcommand() {
+        let p = parse(&argv("vouch verify --config /c a b"));
+        assert!(matches!(p, Parsed::Verify(v) if v.images == ["a", "b"] && v.config.is_some() && !v.audit));
+    }
+}

@@ -1,0 +1,177 @@
+//! The containerd contract without a registry: argv, stdin and configuration errors all deny
+//! with a one-line reason in one JSON report, never a panic or a hang.
+
+mod common;
+
+use common::*;
+use vouch_testkit::containerd::{run_verifier_raw, VerifierRun};
+
+const DIGEST: &str = "sha256:4515d57ce84c56ecfbf9f7a5fde8ff7b78b4f87f21f2e75e0c8a3a2e2d8a3b96";
+
+fn line(digest: &str) -> Vec<u8> {
+    format!("{{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"{digest}\",\"size\":401}}\n").into_bytes()
+}
+
+/// A config whose registry part is never reached in these tests.
+fn config(dir: &TempDir) -> std::path::PathBuf {
+    let tp = dir.path().join("trustpolicy.json");
+    std::fs::write(&tp, r#"{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:x"],"trustedIdentities":["*"]}]}"#).unwrap();
+    write_config(dir.path(), &tp, &dir.path().join("truststore"), "")
+}
+
+fn raw(args: &[&str], stdin: &[u8], cfg: &std::path::Path) -> VerifierRun {
+    let cfg = cfg.to_string_lossy().to_string();
+    run_verifier_raw(&vouch_bin(), args, stdin, &[("VOUCH_CONFIG", cfg.as_str())])
+}
+
+#[test]
+fn wrong_stdin_media_type_denies() {
+    let d = TempDir::new("mt");
+    let r = raw(&["-name", "127.0.0.1:1/a:b", "-digest", DIGEST, "-stdin-media-type", "application/json"], &line(DIGEST), &config(&d));
+    assert_deny(&r, &["-stdin-media-type", "application/json"]);
+}
+
+#[test]
+fn malformed_stdin_denies() {
+    let d = TempDir::new("stdin");
+    let cfg = config(&d);
+    for (stdin, fragment) in [
+        (&b""[..], "stdin is empty"),
+        (&b"not json\n"[..], "not an OCI descriptor"),
+        (&b"{\"mediaType\":\"x\"}\n"[..], "not an OCI descriptor"),
+        (&b"{\"mediaType\":\"x\",\"digest\":\"sha256:zz\",\"size\":1}\n"[..], "not an OCI descriptor"),
+        (&b"[1,2,3]\n"[..], "not an OCI descriptor"),
+    ] {
+        assert_deny(&run(&cfg, "127.0.0.1:1/a:b", DIGEST, stdin), &[fragment]);
+    }
+}
+
+#[test]
+fn oversized_stdin_denies() {
+    let d = TempDir::new("big");
+    let big = vec![b' '; 2 * 1024 * 1024];
+    assert_deny(&run(&config(&d), "127.0.0.1:1/a:b", DIGEST, &big), &["larger than"]);
+}
+
+#[test]
+fn digest_mismatch_denies() {
+    let d = TempDir::new("dm");
+    let other = format!("sha256:{}", "0".repeat(64));
+    let v = assert_deny(&run(&config(&d), "127.0.0.1:1/a:b", DIGEST, &line(&other)), &["descriptor on stdin has digest", "-digest is"]);
+    assert_eq!(v["errorClass"], "input");
+    let named = format!("127.0.0.1:1/a@{other}");
+    assert_deny(&run(&config(&d), &named, DIGEST, &line(DIGEST)), &["-name carries digest"]);
+}
+
+#[test]
+fn invalid_digest_and_reference_deny() {
+    let d = TempDir::new("bad");
+    let cfg = config(&d);
+    assert_deny(&run(&cfg, "127.0.0.1:1/a:b", "md5:abc", &line(DIGEST)), &["-digest", "unsupported algorithm"]);
+    assert_deny(&run(&cfg, "127.0.0.1:1/a:b", "sha256:ABC", &line(DIGEST)), &["-digest", "hex"]);
+    assert_deny(&run(&cfg, "127.0.0.1:1/UPPER:b", DIGEST, &line(DIGEST)), &["-name", "repository path component"]);
+    assert_deny(&run(&cfg, "", DIGEST, &line(DIGEST)), &["-name", "empty"]);
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_report() {
+    let d = TempDir::new("usage");
+    let cfg = config(&d);
+    let r = raw(&["-name", "a", "-digest", DIGEST, "-stdin-media-type", "x", "-frobnicate", "1"], &line(DIGEST), &cfg);
+    let v = report(&r);
+    assert_eq!(r.exit_code, Some(2));
+    assert_eq!(v["isSuccess"], false);
+    assert!(v["reason"].as_str().unwrap().contains("-frobnicate"), "{v}");
+    let r = raw(&["-name", "a"], b"", &cfg);
+    assert_eq!(r.exit_code, Some(2));
+    assert!(report(&r)["reason"].as_str().unwrap().contains("missing -digest"));
+}
+
+#[test]
+fn help_and_version_print_text() {
+    let d = TempDir::new("help");
+    let r = raw(&["--help"], b"", &config(&d));
+    assert_eq!(r.exit_code, Some(0));
+    assert!(r.stdout.contains("-stdin-media-type") && r.stdout.contains("VOUCH_CONFIG"));
+    let r = raw(&["-version"], b"", &config(&d));
+    assert_eq!(r.exit_code, Some(0));
+    assert!(r.stdout.starts_with("vouch "), "{}", r.stdout);
+}
+
+#[test]
+fn missing_or_invalid_config_denies_naming_the_file() {
+    let d = TempDir::new("cfg");
+    let missing = d.path().join("nope.toml");
+    let v = assert_deny(&run(&missing, "127.0.0.1:1/a:b", DIGEST, &line(DIGEST)), &["nope.toml", "does not exist"]);
+    assert_eq!(v["errorClass"], "config");
+    let bad = d.path().join("bad.toml");
+    std::fs::write(&bad, "mode = \"sometimes\"\n").unwrap();
+    assert_deny(&run(&bad, "127.0.0.1:1/a:b", DIGEST, &line(DIGEST)), &["bad.toml", "mode"]);
+    std::fs::write(&bad, "[notation\n").unwrap();
+    assert_deny(&run(&bad, "127.0.0.1:1/a:b", DIGEST, &line(DIGEST)), &["bad.toml", "invalid"]);
+}
+
+#[test]
+fn invalid_trust_policy_denies() {
+    let d = TempDir::new("tp");
+    let tp = d.path().join("trustpolicy.json");
+    std::fs::write(&tp, "{\"version\":\"1.0\",\"trustPolicies\":[]").unwrap();
+    let cfg = write_config(d.path(), &tp, &d.path().join("ts"), "");
+    let v = assert_deny(&run(&cfg, "127.0.0.1:1/a:b", DIGEST, &line(DIGEST)), &["trust policy", "trustpolicy.json"]);
+    assert_eq!(v["errorClass"], "config");
+}
+
+#[test]
+fn unreachable_registry_denies_as_infrastructure() {
+    // Port 1 on loopback refuses connections.
+    let d = TempDir::new("unreach");
+    let v = assert_deny(&run(&config(&d), "127.0.0.1:1/acme/app:v1", DIGEST, &line(DIGEST)), &["registry"]);
+    assert_eq!(v["errorClass"], "registry");
+}
+
+#[test]
+fn a_silent_registry_hits_the_deadline_not_the_kill() {
+    // A listener that accepts and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let hold = std::thread::spawn(move || {
+        // Accept whatever arrives for 4 s and hold it open without a word.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(4);
+        let mut conns = Vec::new();
+        while std::time::Instant::now() < end {
+            if let Ok((c, _)) = listener.accept() {
+                conns.push(c);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(conns);
+    });
+    let d = TempDir::new("slow");
+    let tp = d.path().join("trustpolicy.json");
+    std::fs::write(&tp, r#"{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:x"],"trustedIdentities":["*"]}]}"#).unwrap();
+    let hosts = d.path().join("certs.d").join(addr.to_string());
+    std::fs::create_dir_all(&hosts).unwrap();
+    std::fs::write(hosts.join("hosts.toml"), format!("server = \"http://{addr}\"\n")).unwrap();
+    let cfg = write_config(d.path(), &tp, &d.path().join("ts"), "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("timeout = \"8s\"", "timeout = \"1s\"");
+    std::fs::write(&cfg, text).unwrap();
+    let r = run(&cfg, &format!("{addr}/acme/app:v1"), DIGEST, &line(DIGEST));
+    let v = assert_deny(&r, &["deadline"]);
+    assert_eq!(v["errorClass"], "deadline");
+    hold.join().unwrap();
+}
+
+#[test]
+fn audit_mode_allows_and_reports_the_real_verdict() {
+    let d = TempDir::new("audit");
+    let cfg = config(&d);
+    let text = std::fs::read_to_string(&cfg).unwrap().replace("mode = \"enforce\"", "mode = \"audit\"");
+    std::fs::write(&cfg, text).unwrap();
+    let r = run(&cfg, "127.0.0.1:1/acme/app:v1", DIGEST, &line(DIGEST));
+    let v = report(&r);
+    assert_eq!(r.exit_code, Some(0));
+    assert_eq!(v["isSuccess"], false);
+    assert_eq!(v["mode"], "audit");
+    assert!(v["reason"].as_str().unwrap().starts_with("audit: would deny "), "{v}");
+}
