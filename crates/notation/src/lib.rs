@@ -9,6 +9,7 @@
 
 pub mod cert;
 pub mod chain;
+pub mod cose;
 pub mod crypto;
 pub mod dn;
 pub mod envelope;
@@ -162,7 +163,7 @@ impl Verifier {
 fn integrity(subject: &Descriptor, media_type: &str, bytes: &[u8]) -> Result<ParsedEnvelope, NotationError> {
     let parsed = match media_type {
         MEDIA_TYPE_JWS => envelope::parse_jws(bytes)?,
-        MEDIA_TYPE_COSE => return Err(NotationError::UnsupportedEnvelope { media_type: media_type.to_string() }),
+        MEDIA_TYPE_COSE => cose::parse_cose(bytes)?,
         other => return Err(NotationError::UnsupportedEnvelope { media_type: other.to_string() }),
     };
     let leaf = &parsed.chain[0];

@@ -117,7 +117,6 @@ fn user_metadata_reaches_the_report() {
 }
 
 #[test]
-#[ignore = "COSE envelopes are not verified yet"]
 fn cose_cases() {
     let Some(s) = setup() else { return };
     for (case, repo, digest) in COSE_CASES {
