@@ -21,7 +21,7 @@ pub(crate) fn summarise(subject: &str, allowed: bool, policy: &str, checked: &[N
         return format!("allow {subject}: {which}{signer} (policy {policy}){cap}");
     }
     if total == 0 {
-        return format!("deny {subject}: no Notary Project signature found for this image (sign it with notation, or allowlist it)");
+        return format!("deny {subject}: no Notary Project signature found for this image (sign it with notation and push the signature to the same repository)");
     }
     if !passed.is_empty() {
         return format!(
