@@ -89,11 +89,19 @@ impl ErrorClass {
 #[derive(Debug, Clone, Default)]
 pub struct Progress(Arc<Mutex<String>>);
 
+/// When the first step began, for step timings in debug logs.
+fn started() -> std::time::Instant {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *START.get_or_init(std::time::Instant::now)
+}
+
 impl Progress {
-    /// Records that `step` started.
+    /// Records that `step` started (and logs it with the time since the run began).
     pub fn set(&self, step: impl Into<String>) {
+        let step = step.into();
+        log::debug!("step +{:.2} ms: {step}", started().elapsed().as_secs_f64() * 1000.0);
         if let Ok(mut s) = self.0.lock() {
-            *s = step.into();
+            *s = step;
         }
     }
 
