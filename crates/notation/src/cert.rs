@@ -1,12 +1,12 @@
 //! Certificates as vouch reads them: RustCrypto `x509-cert` structures plus the facts the
 //! Notary Project rules need (key type and size, usages, validity, names).
 
-use const_oid::db::rfc5280::{ID_CE_BASIC_CONSTRAINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE};
+use const_oid::db::rfc5280::{ID_CE_BASIC_CONSTRAINTS, ID_CE_EXT_KEY_USAGE, ID_CE_KEY_USAGE, ID_CE_SUBJECT_KEY_IDENTIFIER};
 use const_oid::ObjectIdentifier;
 use der::asn1::{AnyRef, BitStringRef, UintRef};
 use der::{Decode, Encode, Sequence};
 use time::OffsetDateTime;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectKeyIdentifier};
 use x509_cert::Certificate;
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -151,6 +151,17 @@ impl Cert {
     /// Extended key usage OIDs, `None` when absent.
     pub fn extended_key_usage(&self) -> Result<Option<Vec<ObjectIdentifier>>, String> {
         Ok(self.extension::<ExtendedKeyUsage>(ID_CE_EXT_KEY_USAGE)?.map(|e| e.0))
+    }
+
+    /// The subjectKeyIdentifier, `None` when absent.
+    pub fn subject_key_identifier(&self) -> Result<Option<Vec<u8>>, String> {
+        Ok(self.extension::<SubjectKeyIdentifier>(ID_CE_SUBJECT_KEY_IDENTIFIER)?.map(|k| k.0.as_bytes().to_vec()))
+    }
+
+    /// Whether the extension `oid` is marked critical; `None` when absent.
+    pub fn is_critical(&self, oid: ObjectIdentifier) -> Option<bool> {
+        let exts = self.parsed.tbs_certificate.extensions.as_ref()?;
+        exts.iter().find(|e| e.extn_id == oid).map(|e| e.critical)
     }
 
     /// Extensions marked critical that vouch does not process.

@@ -51,7 +51,8 @@ pub fn validate(chain: &[Cert]) -> Result<(), NotationError> {
     Ok(())
 }
 
-fn check_key(cert: &Cert) -> Result<(), NotationError> {
+/// The key must be one the Notary Project allows (RSA of 2048 bits or more, EC P-256/384/521).
+pub(crate) fn check_key(cert: &Cert) -> Result<(), NotationError> {
     match cert.key_kind() {
         Ok(KeyKind::Rsa(bits)) if bits < 2048 => Err(invalid(cert, format!("RSA key of {bits} bits is too small (2048 at least)"))),
         Ok(_) => Ok(()),
@@ -85,7 +86,7 @@ pub(crate) fn check_leaf_eku(cert: &Cert, wanted: ObjectIdentifier, forbidden: &
     Ok(())
 }
 
-fn eku_name(oid: &ObjectIdentifier) -> String {
+pub(crate) fn eku_name(oid: &ObjectIdentifier) -> String {
     match *oid {
         o if o == ID_KP_SERVER_AUTH => "serverAuth".into(),
         o if o == ID_KP_EMAIL_PROTECTION => "emailProtection".into(),
@@ -96,7 +97,8 @@ fn eku_name(oid: &ObjectIdentifier) -> String {
     }
 }
 
-fn check_ca(cert: &Cert, cas_below: usize) -> Result<(), NotationError> {
+/// A CA certificate needs basicConstraints CA:TRUE with a pathLen allowing `cas_below`, and keyCertSign.
+pub(crate) fn check_ca(cert: &Cert, cas_below: usize) -> Result<(), NotationError> {
     match cert.basic_constraints().map_err(|e| invalid(cert, e))? {
         Some((true, path_len)) => {
             if let Some(n) = path_len {

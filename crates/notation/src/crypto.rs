@@ -130,34 +130,77 @@ const ECDSA_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.100
 const SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
 const SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.2");
 const SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.3");
+const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 
 /// Verifies that `issuer` signed `cert`. `Err` says why not.
 pub fn verify_issued_by(cert: &Cert, issuer: &Cert) -> Result<(), String> {
     let alg = &cert.parsed.signature_algorithm;
-    let signature = cert.parsed.signature.raw_bytes();
-    let kind = issuer.key_kind()?;
-    let key = issuer.public_key_bytes();
-    let ring_alg: &dyn VerificationAlgorithm = match (alg.oid, kind) {
+    verify_signature(issuer, alg.oid, alg.parameters.as_ref(), &cert.tbs_der, cert.parsed.signature.raw_bytes())
+        .map_err(|e| if e == BAD_SIGNATURE { "signature does not verify with the issuer's key".into() } else { e })
+}
+
+const BAD_SIGNATURE: &str = "signature does not verify";
+
+/// Verifies a DER-encoded (X.509/CMS style) `signature` over `message` with `signer`'s key, under
+/// the signature algorithm `alg` (with its `params`, for RSASSA-PSS). `Err` says why not.
+pub fn verify_signature(
+    signer: &Cert,
+    alg: ObjectIdentifier,
+    params: Option<&der::Any>,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), String> {
+    let kind = signer.key_kind()?;
+    let key = signer.public_key_bytes();
+    let ring_alg: &dyn VerificationAlgorithm = match (alg, kind) {
         (o, KeyKind::Rsa(_)) if o == SHA256_RSA => &rs::RSA_PKCS1_2048_8192_SHA256,
         (o, KeyKind::Rsa(_)) if o == SHA384_RSA => &rs::RSA_PKCS1_2048_8192_SHA384,
         (o, KeyKind::Rsa(_)) if o == SHA512_RSA => &rs::RSA_PKCS1_2048_8192_SHA512,
-        (o, KeyKind::Rsa(_)) if o == RSA_PSS => pss_for(alg.parameters.as_ref())?,
+        (o, KeyKind::Rsa(_)) if o == RSA_PSS => pss_for(params)?,
         (o, KeyKind::P256) if o == ECDSA_SHA256 => &rs::ECDSA_P256_SHA256_ASN1,
         (o, KeyKind::P256) if o == ECDSA_SHA384 => &rs::ECDSA_P256_SHA384_ASN1,
         (o, KeyKind::P384) if o == ECDSA_SHA256 => &rs::ECDSA_P384_SHA256_ASN1,
         (o, KeyKind::P384) if o == ECDSA_SHA384 => &rs::ECDSA_P384_SHA384_ASN1,
         (o, KeyKind::P521) if o == ECDSA_SHA256 || o == ECDSA_SHA384 || o == ECDSA_SHA512 => {
-            return if p521_verify_prehash(key, &digest_for(o, &cert.tbs_der), signature) {
-                Ok(())
-            } else {
-                Err("signature does not verify with the issuer's key".into())
-            };
+            return if p521_verify_prehash(key, &digest_for(o, message), signature) { Ok(()) } else { Err(BAD_SIGNATURE.into()) };
         }
-        (o, kind) => return Err(format!("certificate signature algorithm {o} with a {kind} issuer key is not supported")),
+        (o, kind) => return Err(format!("signature algorithm {o} with a {kind} key is not supported")),
     };
-    UnparsedPublicKey::new(ring_alg, key)
-        .verify(&cert.tbs_der, signature)
-        .map_err(|_| "signature does not verify with the issuer's key".to_string())
+    UnparsedPublicKey::new(ring_alg, key).verify(message, signature).map_err(|_| BAD_SIGNATURE.to_string())
+}
+
+/// The X.509 signature algorithm a CMS signer used. CMS may name only the key type
+/// (rsaEncryption, id-ecPublicKey) and leave the hash to the digest algorithm; then the two
+/// are combined. `None` for a digest algorithm other than SHA-256/384/512.
+pub fn cms_signature_algorithm(digest: ObjectIdentifier, signature: ObjectIdentifier) -> Option<ObjectIdentifier> {
+    let index = [SHA256, SHA384, SHA512].iter().position(|d| *d == digest)?;
+    Some(match signature {
+        s if s == RSA_ENCRYPTION => [SHA256_RSA, SHA384_RSA, SHA512_RSA][index],
+        s if s == EC_PUBLIC_KEY => [ECDSA_SHA256, ECDSA_SHA384, ECDSA_SHA512][index],
+        s => s,
+    })
+}
+
+/// SHA-256, SHA-384 or SHA-512 of `data`, by the hash algorithm's OID; `None` for another hash.
+pub fn hash(algorithm: ObjectIdentifier, data: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    Some(match algorithm {
+        a if a == SHA256 => sha2::Sha256::digest(data).to_vec(),
+        a if a == SHA384 => sha2::Sha384::digest(data).to_vec(),
+        a if a == SHA512 => sha2::Sha512::digest(data).to_vec(),
+        _ => return None,
+    })
+}
+
+/// A readable name for the hash algorithms [`hash`] knows.
+pub fn hash_name(algorithm: ObjectIdentifier) -> String {
+    match algorithm {
+        a if a == SHA256 => "SHA-256".into(),
+        a if a == SHA384 => "SHA-384".into(),
+        a if a == SHA512 => "SHA-512".into(),
+        a => a.to_string(),
+    }
 }
 
 /// RSASSA-PSS parameters name the hash; ring's PSS verifiers use a salt as long as the hash.
@@ -173,7 +216,7 @@ fn pss_for(params: Option<&der::Any>) -> Result<&'static dyn VerificationAlgorit
         #[asn1(context_specific = "3", optional = "true")]
         trailer: Option<u32>,
     }
-    let params = params.ok_or("RSASSA-PSS certificate signature without parameters")?;
+    let params = params.ok_or("RSASSA-PSS signature without parameters")?;
     let p: PssParams = params.decode_as().map_err(|e| format!("RSASSA-PSS parameters do not parse: {e}"))?;
     let hash = p.hash.map(|h| h.oid).ok_or("RSASSA-PSS with the default SHA-1 hash is not allowed")?;
     Ok(match hash {

@@ -122,7 +122,7 @@ struct JwsJson {
 #[derive(Deserialize)]
 struct JwsUnprotected {
     x5c: Vec<String>,
-    #[serde(default, rename = "io.cncf.notary.timestamp")]
+    #[serde(default, rename = "io.cncf.notary.timestampSignature")]
     timestamp: Option<String>,
 }
 
@@ -159,7 +159,7 @@ pub fn parse_jws(bytes: &[u8]) -> Result<ParsedEnvelope, NotationError> {
     let chain = parse_x5c(&jws.header.x5c)?;
     let timestamp = match &jws.header.timestamp {
         Some(t) => Some(
-            base64::engine::general_purpose::STANDARD.decode(t).map_err(|e| malformed(format!("timestamp is not base64: {e}")))?,
+            base64::engine::general_purpose::STANDARD.decode(t).map_err(|e| malformed(format!("io.cncf.notary.timestampSignature is not base64: {e}")))?,
         ),
         None => None,
     };

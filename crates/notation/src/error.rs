@@ -134,7 +134,7 @@ pub enum NotationError {
         policy: String,
     },
     /// A certificate was not valid at the verification time.
-    #[error("certificate {subject:?} has expired: valid until {not_after}, verification time {at}")]
+    #[error("certificate {subject:?} has expired: valid until {}, verification time {}", rfc3339(.not_after), rfc3339(.at))]
     CertificateExpired {
         /// The certificate's subject.
         subject: String,
@@ -144,7 +144,7 @@ pub enum NotationError {
         at: OffsetDateTime,
     },
     /// A certificate was not yet valid at the verification time.
-    #[error("certificate {subject:?} is not valid yet: valid from {not_before}, verification time {at}")]
+    #[error("certificate {subject:?} is not valid yet: valid from {}, verification time {}", rfc3339(.not_before), rfc3339(.at))]
     CertificateNotYetValid {
         /// The certificate's subject.
         subject: String,
@@ -154,10 +154,51 @@ pub enum NotationError {
         at: OffsetDateTime,
     },
     /// The signature's `io.cncf.notary.expiry` has passed.
-    #[error("signature expired at {expiry}")]
+    #[error("signature expired at {}", rfc3339(.expiry))]
     SignatureExpired {
         /// The signed expiry.
         expiry: OffsetDateTime,
+    },
+    /// The trust policy requires a timestamp and the envelope carries none.
+    #[error("no timestamp countersignature was found in the signature envelope (the trust policy verifies timestamps with {stores})")]
+    TimestampMissing {
+        /// The `tsa` stores the policy names.
+        stores: String,
+    },
+    /// The timestamp countersignature does not parse, does not cover this signature, or its
+    /// signature or TSA certificates break a rule.
+    #[error("timestamp countersignature is invalid: {reason}")]
+    TimestampInvalid {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The timestamp's signer does not chain to a certificate of the policy's `tsa` stores.
+    #[error("timestamp countersignature is not trusted by {stores}: {reason}")]
+    TimestampNotTrusted {
+        /// The `tsa` stores the policy names, e.g. "tsa:acme-tsa".
+        stores: String,
+        /// Where the chain stopped.
+        reason: String,
+    },
+    /// The timestamp range may begin before a signing certificate's validity.
+    #[error("timestamp can be before certificate {subject:?} validity period: the timestamp range starts at {}, the certificate is valid from {}", rfc3339(.earliest), rfc3339(.not_before))]
+    TimestampBeforeCertValidity {
+        /// The certificate's subject.
+        subject: String,
+        /// Its notBefore.
+        not_before: OffsetDateTime,
+        /// genTime minus accuracy.
+        earliest: OffsetDateTime,
+    },
+    /// The timestamp range may end after a signing certificate's validity.
+    #[error("timestamp can be after certificate {subject:?} validity period: the timestamp range ends at {}, the certificate expired at {}", rfc3339(.latest), rfc3339(.not_after))]
+    TimestampAfterCertValidity {
+        /// The certificate's subject.
+        subject: String,
+        /// Its notAfter.
+        not_after: OffsetDateTime,
+        /// genTime plus accuracy.
+        latest: OffsetDateTime,
     },
     /// A trust store the policy names cannot be used.
     #[error("trust store {store}: {reason}")]
@@ -173,4 +214,9 @@ pub enum NotationError {
         /// Why.
         reason: String,
     },
+}
+
+/// Times in messages, as RFC 3339 (`2026-11-25T13:27:46Z`).
+fn rfc3339(t: &OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
 }

@@ -6,6 +6,9 @@
 //! refuses them), [`trustpolicy`] is data with validation, and [`Verifier::verify`] runs the
 //! checks the Notary Project defines — integrity, authenticity, authenticTimestamp, expiry,
 //! revocation — each enforced, logged or skipped as the applicable statement says.
+//! authenticTimestamp verifies RFC 3161 timestamp countersignatures ([`timestamp`]) against the
+//! statement's `tsa` stores, so that a signature made while its certificates were valid stays
+//! valid after they expire.
 
 pub mod cert;
 pub mod chain;
@@ -14,6 +17,7 @@ pub mod crypto;
 pub mod dn;
 pub mod envelope;
 pub mod error;
+pub mod timestamp;
 pub mod trustpolicy;
 pub mod truststore;
 
@@ -28,7 +32,7 @@ pub use truststore::TrustStore;
 
 use crate::cert::Cert;
 use crate::crypto::SigAlg;
-use crate::trustpolicy::{Identity, StoreKind};
+use crate::trustpolicy::{Identity, StoreKind, StoreRef, VerifyTimestamp};
 
 /// The signer, from the leaf certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +127,7 @@ impl Verifier {
         out.record(Check::Integrity, statement.action(Check::Integrity), Ok(()));
         let act = |c| statement.action(c);
         out.run(Check::Authenticity, act(Check::Authenticity), || self.authenticity(statement, &parsed));
-        out.run(Check::AuthenticTimestamp, act(Check::AuthenticTimestamp), || authentic_timestamp(&parsed, now));
+        out.run(Check::AuthenticTimestamp, act(Check::AuthenticTimestamp), || self.authentic_timestamp(statement, &parsed, now));
         out.run(Check::Expiry, act(Check::Expiry), || expiry(&parsed, now));
         out.not_implemented(Check::Revocation, act(Check::Revocation));
         out.finish()
@@ -155,6 +159,30 @@ impl Verifier {
             return Err(NotationError::IdentityNotTrusted { signer: leaf.subject(), policy: statement.name().to_string() });
         }
         Ok(())
+    }
+
+    /// Certificates must be valid when the signature was made. For `notary.x509` that is now,
+    /// unless the statement names `tsa` stores: then a verified RFC 3161 timestamp proves the
+    /// time (always, or with `afterCertExpiry` only once a certificate has expired).
+    fn authentic_timestamp(&self, statement: &TrustPolicyStatement, p: &ParsedEnvelope, now: OffsetDateTime) -> Result<(), NotationError> {
+        if p.scheme == SigningScheme::SigningAuthority {
+            // Parsing guarantees the authentic signing time for this scheme.
+            return chain::check_validity(&p.chain, p.authentic_signing_time.unwrap_or(now));
+        }
+        let tsa: Vec<&StoreRef> = statement.trust_stores.iter().filter(|s| s.kind == StoreKind::Tsa).collect();
+        let expired = p.chain.iter().any(|c| now > c.not_after());
+        let skip_timestamp = statement.verify_timestamp == VerifyTimestamp::AfterCertExpiry && !expired;
+        if tsa.is_empty() || skip_timestamp {
+            return chain::check_validity(&p.chain, now);
+        }
+        let stores = tsa.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
+        let token = p.timestamp.as_deref().ok_or_else(|| NotationError::TimestampMissing { stores: stores.clone() })?;
+        let mut trusted = Vec::new();
+        for store in &tsa {
+            trusted.extend(self.store.certificates(store)?.iter().cloned());
+        }
+        let ts = timestamp::verify(token, &p.signature, &trusted, &stores)?;
+        ts.check_chain(&p.chain)
     }
 }
 
@@ -202,15 +230,6 @@ fn check_target(subject: &Descriptor, p: &ParsedEnvelope) -> Result<(), Notation
         });
     }
     Ok(())
-}
-
-fn authentic_timestamp(p: &ParsedEnvelope, now: OffsetDateTime) -> Result<(), NotationError> {
-    let at = match p.scheme {
-        SigningScheme::X509 => now,
-        // Parsing guarantees the authentic signing time for this scheme.
-        SigningScheme::SigningAuthority => p.authentic_signing_time.unwrap_or(now),
-    };
-    chain::check_validity(&p.chain, at)
 }
 
 fn expiry(p: &ParsedEnvelope, now: OffsetDateTime) -> Result<(), NotationError> {

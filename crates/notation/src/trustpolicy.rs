@@ -255,7 +255,7 @@ fn statement(raw: RawStatement) -> Result<TrustPolicyStatement, TrustPolicyError
     }
     check_scopes(&name, &raw.registry_scopes)?;
     let v = raw.signature_verification;
-    for (check, _) in &v.overrides {
+    for check in v.overrides.keys() {
         match check.as_str() {
             "integrity" => {
                 return Err(invalid(format!("statement {name:?}: \"integrity\" verification cannot be overridden")))

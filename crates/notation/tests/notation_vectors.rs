@@ -37,6 +37,13 @@ enum Expect {
     Plugin,
     InvalidSignature,
     TargetMismatch,
+    TimestampMissing,
+    /// The timestamp fails to parse or verify; the error contains this text.
+    TimestampInvalid(&'static str),
+    TimestampNotTrusted,
+    TimestampBeforeCert,
+    TimestampAfterCert,
+    TrustStore,
 }
 
 impl Expect {
@@ -52,6 +59,12 @@ impl Expect {
             (Expect::Plugin, Some(E::PluginRequired { .. })) => true,
             (Expect::InvalidSignature, Some(E::SignatureInvalid)) => true,
             (Expect::TargetMismatch, Some(E::TargetMismatch { .. })) => true,
+            (Expect::TimestampMissing, Some(E::TimestampMissing { .. })) => true,
+            (Expect::TimestampInvalid(text), Some(e @ E::TimestampInvalid { .. })) => e.to_string().contains(text),
+            (Expect::TimestampNotTrusted, Some(E::TimestampNotTrusted { .. })) => true,
+            (Expect::TimestampBeforeCert, Some(E::TimestampBeforeCertValidity { .. })) => true,
+            (Expect::TimestampAfterCert, Some(E::TimestampAfterCertValidity { .. })) => true,
+            (Expect::TrustStore, Some(E::TrustStore { .. })) => true,
             _ => false,
         }
     }
@@ -284,4 +297,211 @@ fn a_tampered_cose_signature_fails_integrity() {
     let verifier = Verifier::new(policy("strict", "ca:anchor"), TrustStore::open(&single_cert_store(&leaf, "leaf.der")));
     let out = verifier.verify("r.io/x", &subject, MEDIA_TYPE_COSE, &bytes, NOW);
     assert!(Expect::InvalidSignature.matches(&out), "{:?}", out.error);
+}
+
+// ---------------------------------------------------------------------------------------------
+// RFC 3161 timestamp countersignatures, verified against `tsa` stores of the notation-go trust
+// store (notation-go verifier/timestamp_test.go `TestAuthenticTimestamp`).
+
+/// Just after the alpine leaf (`TestTimestamp.crt`) expires on 2033-05-10, before the GlobalSign
+/// TSA certificates do (2034-12).
+const AFTER_LEAF_EXPIRY: OffsetDateTime = datetime!(2034-01-01 00:00 UTC);
+
+/// One timestamped envelope under a policy with a `tsa` store.
+struct TsCase {
+    file: &'static str,
+    /// `NotationGo("ca:valid-trust-store")` or `OwnLeaf` (then the leaf goes into `ca:anchor`).
+    anchor: Anchor,
+    /// `tsa:NAME` of the notation-go trust store, or `None` for no `tsa` store.
+    tsa: Option<&'static str>,
+    verify_timestamp: &'static str,
+    now: OffsetDateTime,
+    expect: Expect,
+}
+
+const fn ts(file: &'static str, anchor: Anchor, tsa: Option<&'static str>, verify_timestamp: &'static str, now: OffsetDateTime, expect: Expect) -> TsCase {
+    TsCase { file, anchor, tsa, verify_timestamp, now, expect }
+}
+
+fn timestamp_cases() -> Vec<TsCase> {
+    use Anchor::*;
+    use Expect::*;
+    let ca = || NotationGo("ca:valid-trust-store");
+    let tsa = Some("tsa:test-timestamp");
+    let jws = "jws/notation-go-timestamp/jwsWithTimestamp.sig";
+    let cose = "cose/notation-go-timestamp/coseWithTimestamp.sig";
+    let without = "jws/notation-go-timestamp/withoutTimestamp.sig";
+    vec![
+        ts(jws, ca(), tsa, "always", NOW, Allow),
+        ts(cose, ca(), tsa, "always", NOW, Allow),
+        // The leaf has expired; the verified timestamp proves it was valid when signed.
+        ts(jws, ca(), tsa, "always", AFTER_LEAF_EXPIRY, Allow),
+        ts(jws, ca(), None, "always", AFTER_LEAF_EXPIRY, CertExpired),
+        ts(jws, ca(), tsa, "afterCertExpiry", AFTER_LEAF_EXPIRY, Allow),
+        ts(cose, ca(), tsa, "afterCertExpiry", NOW, Allow),
+        // Expired ten-minute leaves, timestamped inside their validity.
+        ts("jws/notation-go-timestamp/jwsExpiredWithTimestamp.sig", OwnLeaf, tsa, "always", NOW, Allow),
+        ts("cose/notation-go-timestamp/coseExpiredWithTimestamp.sig", OwnLeaf, tsa, "always", NOW, Allow),
+        ts("cose/notation-go-timestamp/coseExpiredWithTimestamp.sig", OwnLeaf, tsa, "afterCertExpiry", NOW, Allow),
+        ts("cose/notation-go-timestamp/coseExpiredWithTimestamp.sig", OwnLeaf, None, "always", NOW, CertExpired),
+        // Timestamped outside the leaf's validity.
+        ts("jws/notation-go-timestamp/timestampBeforeNotBefore.sig", ca(), tsa, "always", NOW, TimestampBeforeCert),
+        ts("cose/notation-go-timestamp/timestampAfterNotAfter.sig", OwnLeaf, tsa, "always", NOW, TimestampAfterCert),
+        // No timestamp: required by `always`, and by `afterCertExpiry` once the leaf expired.
+        ts(without, ca(), tsa, "always", NOW, TimestampMissing),
+        ts(without, ca(), tsa, "afterCertExpiry", NOW, Allow),
+        ts(without, ca(), tsa, "afterCertExpiry", AFTER_LEAF_EXPIRY, TimestampMissing),
+        // The TSA does not chain to the store.
+        ts(jws, ca(), Some("tsa:test-mismatch"), "always", NOW, TimestampNotTrusted),
+        ts(cose, ca(), Some("tsa:test-mismatch"), "always", NOW, TimestampNotTrusted),
+        ts(jws, ca(), Some("tsa:test-nonCA"), "always", NOW, TimestampNotTrusted),
+        ts(jws, ca(), Some("tsa:does-not-exist"), "always", NOW, TrustStore),
+        // notation CLI e2e: a timestamp by a TSA whose root ships nowhere, and a malformed one.
+        ts("jws/notation-e2e/e2e-with-timestamped-signature.jws.json", OwnLeaf, tsa, "always", NOW, TimestampNotTrusted),
+        ts("jws/notation-e2e/e2e-with-invalid-timestamped-signature.jws.json", OwnLeaf, tsa, "always", NOW, TimestampInvalid("not a DER CMS ContentInfo")),
+    ]
+}
+
+fn policy_with(stores: &[&str], verify_timestamp: &str) -> TrustPolicyDocument {
+    let stores = stores.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(",");
+    let doc = format!(
+        r#"{{"version":"1.0","trustPolicies":[{{"name":"vectors","registryScopes":["*"],"signatureVerification":{{"level":"strict","verifyTimestamp":"{verify_timestamp}"}},"trustStores":[{stores}],"trustedIdentities":["*"]}}]}}"#
+    );
+    TrustPolicyDocument::parse(doc.as_bytes()).unwrap()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// A trust store holding `leaf` in `ca:anchor` and a copy of the notation-go store `tsa`.
+fn own_leaf_store(base: &Path, leaf: &[u8], tsa: Option<&str>) -> PathBuf {
+    let root = single_cert_store(leaf, "leaf.der");
+    if let Some(name) = tsa.and_then(|t| t.strip_prefix("tsa:")) {
+        let from = base.join("truststore/notation-go/x509/tsa").join(name);
+        if from.is_dir() {
+            copy_dir(&from, &root.join("x509/tsa").join(name));
+        }
+    }
+    root
+}
+
+fn run_ts_case(base: &Path, c: &TsCase) -> Result<(), String> {
+    let bytes = std::fs::read(base.join(c.file)).map_err(|e| format!("read: {e}"))?;
+    let mt = media_type(c.file);
+    let (subject, leaf) = signed_target(mt, &bytes).ok_or("the envelope does not parse")?;
+    let (root, ca) = match &c.anchor {
+        Anchor::NotationGo(r) => (base.join("truststore/notation-go"), r.to_string()),
+        Anchor::OwnLeaf => (own_leaf_store(base, &leaf, c.tsa), "ca:anchor".to_string()),
+        Anchor::File(_) => unreachable!("timestamp cases anchor in a store"),
+    };
+    let stores: Vec<&str> = std::iter::once(ca.as_str()).chain(c.tsa).collect();
+    let verifier = Verifier::new(policy_with(&stores, c.verify_timestamp), TrustStore::open(&root));
+    let outcome = verifier.verify("localhost:5000/vectors", &subject, mt, &bytes, c.now);
+    if c.expect.matches(&outcome) {
+        Ok(())
+    } else {
+        Err(format!("{} with {:?} ({}) at {}: expected {:?}, got {:?}", c.file, c.tsa, c.verify_timestamp, c.now, c.expect, outcome.error))
+    }
+}
+
+#[test]
+fn timestamped_envelopes_give_the_expected_outcome_with_a_tsa_store() {
+    let Some(base) = vectors() else { return };
+    let failures: Vec<String> = timestamp_cases().iter().filter_map(|c| run_ts_case(&base, c).err()).collect();
+    assert!(failures.is_empty(), "{} case(s) disagree:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// The authenticTimestamp check passes for an expired leaf whose timestamp is valid, and says
+/// so in its outcome.
+#[test]
+fn an_expired_leaf_with_a_valid_timestamp_passes_authentic_timestamp() {
+    let Some(base) = vectors() else { return };
+    let file = "jws/notation-go-timestamp/jwsExpiredWithTimestamp.sig";
+    let bytes = std::fs::read(base.join(file)).unwrap();
+    let (subject, leaf) = signed_target(MEDIA_TYPE_JWS, &bytes).unwrap();
+    let leaf_cert = vouch_notation::cert::Cert::from_der(&leaf).unwrap();
+    assert!(leaf_cert.not_after() < NOW, "the leaf must be expired at the verification time");
+    let root = own_leaf_store(&base, &leaf, Some("tsa:test-timestamp"));
+    let verifier = Verifier::new(policy_with(&["ca:anchor", "tsa:test-timestamp"], "always"), TrustStore::open(&root));
+    let out = verifier.verify("r.io/x", &subject, MEDIA_TYPE_JWS, &bytes, NOW);
+    assert!(out.is_success, "{:?}", out.error);
+    let check = out.checks.iter().find(|c| c.name == "authenticTimestamp").unwrap();
+    assert_eq!(check.passed, Some(true), "{:?}", check.error);
+}
+
+/// `withoutTimestamp.sig` with `io.cncf.notary.timestampSignature` set to `token`.
+fn splice_timestamp(envelope: &[u8], token: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    let mut jws: serde_json::Value = serde_json::from_slice(envelope).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(token);
+    jws["header"]["io.cncf.notary.timestampSignature"] = serde_json::Value::String(b64);
+    serde_json::to_vec(&jws).unwrap()
+}
+
+/// The notation-go negative tokens, spliced into `withoutTimestamp.sig`. Their message imprint
+/// is over the text "notation" (notation-go's test replaces the envelope's signature), so a
+/// well-formed token fails as a mismatched message; the malformed ones fail first.
+#[test]
+fn spliced_notation_go_tokens_fail_as_expected() {
+    let Some(base) = vectors() else { return };
+    let envelope = std::fs::read(base.join("jws/notation-go-timestamp/withoutTimestamp.sig")).unwrap();
+    let (subject, _) = signed_target(MEDIA_TYPE_JWS, &envelope).unwrap();
+    let verifier = Verifier::new(
+        policy_with(&["ca:valid-trust-store", "tsa:test-timestamp"], "always"),
+        TrustStore::open(&base.join("truststore/notation-go")),
+    );
+    let cases = [
+        ("TimeStampToken.p7s", "invalid TSTInfo: mismatched message"),
+        ("TimeStampTokenWithoutCertificate.p7s", "invalid TSTInfo: mismatched message"),
+        ("TimeStampTokenWithInvalidTSTInfo.p7s", "invalid TSTInfo:"),
+        (
+            "TimeStampTokenWithInvalideContentType.p7s",
+            "unexpected content type: 1.2.840.113549.1.7.1. Expected to be id-ct-TSTInfo (1.2.840.113549.1.9.16.1.4)",
+        ),
+    ];
+    for (token, text) in cases {
+        let token_bytes = std::fs::read(base.join("timestamp/notation-go").join(token)).unwrap();
+        let bytes = splice_timestamp(&envelope, &token_bytes);
+        let out = verifier.verify("r.io/x", &subject, MEDIA_TYPE_JWS, &bytes, NOW);
+        assert!(Expect::TimestampInvalid(text).matches(&out), "{token}: expected {text:?}, got {:?}", out.error);
+    }
+}
+
+/// The same tokens checked directly against the message their imprint covers ("notation").
+#[test]
+fn notation_go_tokens_verify_against_their_own_message() {
+    use vouch_notation::timestamp;
+    let Some(base) = vectors() else { return };
+    let load = |store: &str| TrustStore::open(&base.join("truststore/notation-go")).certificates(&tsa_ref(store)).unwrap();
+    let token = |dir: &str, name: &str| std::fs::read(base.join("timestamp").join(dir).join(name)).unwrap();
+    let globalsign = load("test-timestamp");
+    let digicert = load("test-mismatch");
+
+    let good = token("notation-go", "TimeStampToken.p7s");
+    let ts = timestamp::verify(&good, b"notation", &globalsign, "tsa:test-timestamp").unwrap();
+    assert_eq!(ts.gen_time, datetime!(2021-09-17 14:09:10 UTC));
+    assert_eq!(ts.accuracy, time::Duration::SECOND);
+    let err = timestamp::verify(&good, b"mismatch", &globalsign, "tsa:test-timestamp").unwrap_err();
+    assert!(err.to_string().contains("mismatched message"), "{err}");
+    let err = timestamp::verify(&good, b"notation", &digicert, "tsa:test-mismatch").unwrap_err();
+    assert!(matches!(err, NotationError::TimestampNotTrusted { .. }), "{err}");
+    assert!(err.to_string().contains("certificate signed by unknown authority"), "{err}");
+
+    let no_cert = token("notation-go", "TimeStampTokenWithoutCertificate.p7s");
+    let err = timestamp::verify(&no_cert, b"notation", &globalsign, "tsa:test-timestamp").unwrap_err();
+    assert!(err.to_string().contains("signing certificate not found in the timestamp token"), "{err}");
+
+    let bad_sig = token("notation-core-go", "TimeStampTokenWithInvalidSignature.p7s");
+    for (certs, store) in [(&globalsign, "tsa:test-timestamp"), (&digicert, "tsa:test-mismatch")] {
+        let err = timestamp::verify(&bad_sig, b"notation", certs, store).unwrap_err();
+        assert!(matches!(err, NotationError::TimestampInvalid { .. } | NotationError::TimestampNotTrusted { .. }), "{err}");
+    }
+}
+
+fn tsa_ref(name: &str) -> vouch_notation::trustpolicy::StoreRef {
+    vouch_notation::trustpolicy::StoreRef { kind: vouch_notation::trustpolicy::StoreKind::Tsa, name: name.to_string() }
 }
