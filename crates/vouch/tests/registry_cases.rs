@@ -29,7 +29,7 @@ const CASES: &[(&str, &str, &str, bool, &[&str])] = &[
     ("multiarch-index (amd64 child)", "seta/multiarch-index", "sha256:55d22a77b082b3e41358645bf189000956dc2e8f86e59d26e279632266e335b6", false, &["no Notary Project signature"]),
 ];
 
-/// COSE-only cases: expected to pass once COSE envelopes are verified.
+/// COSE-only cases: all pass.
 const COSE_CASES: &[(&str, &str, &str)] = &[
     ("cose-ps256", "seta/cose-ps256", "sha256:c458631eefaf8e212cd6839eb5b2f8e32bc3b2028930a683ae6c9bbe5ddb8804"),
     ("cose-es256", "seta/cose-es256", "sha256:7ac5f916f66ff1b3b095ea60aee2d73cde815f45f7ab3c4e878d8c1973be5e8f"),
@@ -49,7 +49,7 @@ struct Setup {
     host: String,
     layout: std::path::PathBuf,
     config: std::path::PathBuf,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 fn setup() -> Option<Setup> {
@@ -66,7 +66,7 @@ fn setup() -> Option<Setup> {
     let hosts = dir.path().join("certs.d").join(&host);
     std::fs::create_dir_all(&hosts).unwrap();
     std::fs::write(hosts.join("hosts.toml"), format!("server = \"http://{host}\"\n")).unwrap();
-    Some(Setup { _registry: registry, host, layout, config, _dir: dir })
+    Some(Setup { _registry: registry, host, layout, config, dir })
 }
 
 #[test]
@@ -124,4 +124,34 @@ fn cose_cases() {
         println!("{case}: exit {:?}: {}", r.exit_code, r.stdout.trim());
         assert_allow(&r);
     }
+}
+
+/// CASES.md's `-m env=prod` and `-m env=dev` rows: notation checks required metadata on the
+/// command line; vouch expresses the same requirement as a Rego policy (the shipped
+/// `policies/require-metadata.rego`, and a copy requiring env=dev).
+#[test]
+fn required_user_metadata_through_rego() {
+    let Some(s) = setup() else { return };
+    let digest = "sha256:544a89e0b8451313d539350e0a559603fa0d34247168730205c3e63956f196ac";
+    let shipped = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies/require-metadata.rego")).unwrap();
+    for (env, pass) in [("prod", true), ("dev", false)] {
+        let rego = s.dir.path().join(format!("require-{env}.rego"));
+        std::fs::write(&rego, shipped.replace("\"env\": \"prod\"", &format!("\"env\": \"{env}\""))).unwrap();
+        let config = s.dir.path().join(format!("config-{env}.toml"));
+        let text = std::fs::read_to_string(&s.config).unwrap();
+        std::fs::write(&config, format!("{text}\n[policy]\nrego = \"{}\"\n", rego.display())).unwrap();
+        let r = run(&config, &format!("{}/seta/user-metadata@{digest}", s.host), digest, &descriptor_line(&s.layout, digest));
+        println!("env={env}: exit {:?}: {}", r.exit_code, r.stdout.trim());
+        if pass {
+            assert_allow(&r);
+        } else {
+            let v = assert_deny(&r, &[&format!("require-{env}.rego")]);
+            assert_eq!(v["errorClass"], "signature");
+        }
+    }
+    // The unsigned-metadata images are refused by the shipped policy.
+    let other = "sha256:7915cabde77e5bb2c3ae63b93491f896670c70a312a7ab53a2895756c6fbfcc5";
+    let config = s.dir.path().join("config-prod.toml");
+    let r = run(&config, &format!("{}/seta/jws-es256@{other}", s.host), other, &descriptor_line(&s.layout, other));
+    assert_deny(&r, &[]);
 }
