@@ -6,7 +6,11 @@ use const_oid::ObjectIdentifier;
 use der::asn1::{AnyRef, BitStringRef, UintRef};
 use der::{Decode, Encode, Sequence};
 use time::OffsetDateTime;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectKeyIdentifier};
+use x509_cert::ext::pkix::crl::dp::DistributionPoint;
+use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+use x509_cert::ext::pkix::{
+    AuthorityInfoAccessSyntax, BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectKeyIdentifier,
+};
 use x509_cert::Certificate;
 
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
@@ -14,6 +18,12 @@ const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10
 const P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 const P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 const P521: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
+/// `id-pe-authorityInfoAccess`.
+const ID_PE_AUTHORITY_INFO_ACCESS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1");
+/// `id-ad-ocsp`, the OCSP access method of the authority information access extension.
+const ID_AD_OCSP: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1");
+/// `id-ce-cRLDistributionPoints`.
+const ID_CE_CRL_DISTRIBUTION_POINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.31");
 
 /// The kinds of signing key the Notary Project allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +188,38 @@ impl Cert {
         exts.iter().filter(|e| e.critical && !KNOWN.contains(&e.extn_id)).map(|e| e.extn_id).collect()
     }
 
+    /// The OCSP responder URLs of the authority information access extension, in order (any
+    /// scheme; the caller decides which it uses). Empty when the extension is absent.
+    pub fn ocsp_urls(&self) -> Result<Vec<String>, String> {
+        let Some(aia) = self.extension::<AuthorityInfoAccessSyntax>(ID_PE_AUTHORITY_INFO_ACCESS)? else { return Ok(Vec::new()) };
+        Ok(aia
+            .0
+            .iter()
+            .filter(|a| a.access_method == ID_AD_OCSP)
+            .filter_map(|a| match &a.access_location {
+                GeneralName::UniformResourceIdentifier(uri) => Some(uri.to_string()),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The URLs of the CRL distribution points that name their CRL by a full name, in order
+    /// (any scheme). Empty when the extension is absent.
+    pub fn crl_urls(&self) -> Result<Vec<String>, String> {
+        let Some(points) = self.extension::<CrlDistributionPoints>(ID_CE_CRL_DISTRIBUTION_POINTS)? else { return Ok(Vec::new()) };
+        let full_names = points.0.iter().filter_map(|p: &DistributionPoint| match &p.distribution_point {
+            Some(DistributionPointName::FullName(names)) => Some(names),
+            _ => None,
+        });
+        Ok(full_names
+            .flatten()
+            .filter_map(|n| match n {
+                GeneralName::UniformResourceIdentifier(uri) => Some(uri.to_string()),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// True when the subject equals the issuer.
     pub fn names_itself(&self) -> bool {
         self.parsed.tbs_certificate.subject == self.parsed.tbs_certificate.issuer
@@ -189,7 +231,8 @@ pub fn has_usage(usage: &KeyUsage, bit: KeyUsages) -> bool {
     usage.0.contains(bit)
 }
 
-fn to_time(d: std::time::Duration) -> OffsetDateTime {
+/// A duration since the Unix epoch as a time (the epoch itself when out of range).
+pub(crate) fn to_time(d: std::time::Duration) -> OffsetDateTime {
     let secs = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
     OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }

@@ -208,11 +208,41 @@ pub enum NotationError {
         /// What is wrong (missing, empty, unreadable certificate).
         reason: String,
     },
-    /// Revocation was required but could not be determined.
-    #[error("revocation status unknown: {reason}")]
+    /// A certificate of the signing chain is revoked.
+    #[error("signing certificate with subject {subject:?} is revoked (at {}{})", rfc3339(.at), crate::revocation::reason_text(.reason))]
+    CertificateRevoked {
+        /// The revoked certificate's subject.
+        subject: String,
+        /// When it was revoked.
+        at: OffsetDateTime,
+        /// The CRL reason code's name (e.g. `keyCompromise`), when given.
+        reason: Option<String>,
+    },
+    /// The revocation status of a certificate of the signing chain could not be determined.
+    #[error("signing certificate with subject {subject:?} revocation status is unknown: {why}")]
     RevocationUnknown {
-        /// Why.
-        reason: String,
+        /// The certificate's subject.
+        subject: String,
+        /// Why, per method and URL.
+        why: String,
+    },
+    /// A certificate of the timestamping chain is revoked.
+    #[error("timestamping certificate with subject {subject:?} is revoked (at {}{})", rfc3339(.at), crate::revocation::reason_text(.reason))]
+    TimestampCertificateRevoked {
+        /// The revoked certificate's subject.
+        subject: String,
+        /// When it was revoked.
+        at: OffsetDateTime,
+        /// The CRL reason code's name, when given.
+        reason: Option<String>,
+    },
+    /// The revocation status of a certificate of the timestamping chain could not be determined.
+    #[error("timestamping certificate with subject {subject:?} revocation status is unknown: {why}")]
+    TimestampRevocationUnknown {
+        /// The certificate's subject.
+        subject: String,
+        /// Why, per method and URL.
+        why: String,
     },
 }
 

@@ -9,6 +9,12 @@
 //! authenticTimestamp verifies RFC 3161 timestamp countersignatures ([`timestamp`]) against the
 //! statement's `tsa` stores, so that a signature made while its certificates were valid stays
 //! valid after they expire.
+//!
+//! revocation ([`revocation`]) asks OCSP responders and CRL distribution points about every
+//! certificate of the chain but the root. The verifier itself opens no socket: it fetches
+//! through a [`RevocationFetcher`] given to [`Verifier::with_revocation`]. A verifier without one
+//! treats certificates that name revocation sources as of unknown status, and does not check
+//! the timestamping chain's revocation.
 
 pub mod cert;
 pub mod chain;
@@ -17,21 +23,26 @@ pub mod crypto;
 pub mod dn;
 pub mod envelope;
 pub mod error;
+pub mod revocation;
 pub mod timestamp;
 pub mod trustpolicy;
 pub mod truststore;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use time::OffsetDateTime;
 use vouch_core::{Descriptor, MEDIA_TYPE_COSE, MEDIA_TYPE_JWS};
 
 pub use envelope::{ParsedEnvelope, SigningScheme};
+pub use revocation::RevocationFetcher;
 pub use error::{Check, NotationError};
 pub use trustpolicy::{Action, Level, TrustPolicyDocument, TrustPolicyError, TrustPolicyStatement};
 pub use truststore::TrustStore;
 
 use crate::cert::Cert;
 use crate::crypto::SigAlg;
+use crate::revocation::{CertStatusReport, Finding};
+use crate::timestamp::{Timestamp, TimestampToken};
 use crate::trustpolicy::{Identity, StoreKind, StoreRef, VerifyTimestamp};
 
 /// The signer, from the leaf certificate.
@@ -54,6 +65,8 @@ pub struct CheckOutcome {
     pub passed: Option<bool>,
     /// Why it failed or was not run.
     pub error: Option<String>,
+    /// What the check found when it ran, e.g. each certificate's revocation status.
+    pub detail: Option<String>,
 }
 
 /// Everything learned about one signature.
@@ -77,19 +90,41 @@ pub struct SignatureOutcome {
     pub user_metadata: BTreeMap<String, String>,
     /// Each check, in order.
     pub checks: Vec<CheckOutcome>,
+    /// The signing chain's revocation status, leaf first, when the revocation check ran.
+    pub revocation: Vec<CertStatusReport>,
 }
 
 /// Verifies signatures against one trust policy document and trust store.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Verifier {
     policy: TrustPolicyDocument,
     store: TrustStore,
+    fetcher: Option<Arc<dyn RevocationFetcher>>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("policy", &self.policy)
+            .field("store", &self.store)
+            .field("revocation", &self.fetcher.as_ref().map_or("offline", |_| "fetcher"))
+            .finish()
+    }
 }
 
 impl Verifier {
-    /// A verifier for `policy` over `store`.
+    /// A verifier for `policy` over `store`, without a revocation source: certificates that
+    /// name OCSP responders or CRL distribution points have an unknown revocation status
+    /// (failing the revocation check where it is enforced); the others are non-revocable.
     pub fn new(policy: TrustPolicyDocument, store: TrustStore) -> Verifier {
-        Verifier { policy, store }
+        Verifier { policy, store, fetcher: None }
+    }
+
+    /// The same verifier, fetching OCSP responses and CRLs through `fetcher` for the signing
+    /// chain's revocation check and for the timestamping chain of verified timestamps.
+    pub fn with_revocation(mut self, fetcher: Arc<dyn RevocationFetcher>) -> Verifier {
+        self.fetcher = Some(fetcher);
+        self
     }
 
     /// Verifies one envelope for `subject` in `scope` (`host/repository`) at time `now`.
@@ -127,10 +162,66 @@ impl Verifier {
         out.record(Check::Integrity, statement.action(Check::Integrity), Ok(()));
         let act = |c| statement.action(c);
         out.run(Check::Authenticity, act(Check::Authenticity), || self.authenticity(statement, &parsed));
-        out.run(Check::AuthenticTimestamp, act(Check::AuthenticTimestamp), || self.authentic_timestamp(statement, &parsed, now));
+        let timestamp = self.run_authentic_timestamp(&mut out, statement, &parsed, now);
         out.run(Check::Expiry, act(Check::Expiry), || expiry(&parsed, now));
-        out.not_implemented(Check::Revocation, act(Check::Revocation));
+        self.run_revocation(&mut out, act(Check::Revocation), &parsed, timestamp.as_ref(), now);
         out.finish()
+    }
+
+    /// Runs authenticTimestamp; returns the timestamp when one was verified.
+    fn run_authentic_timestamp(&self, out: &mut Outcome, statement: &TrustPolicyStatement, p: &ParsedEnvelope, now: OffsetDateTime) -> Option<Timestamp> {
+        let action = statement.action(Check::AuthenticTimestamp);
+        if action == Action::Skip {
+            out.record(Check::AuthenticTimestamp, action, Ok(()));
+            return None;
+        }
+        // Once the signature has failed, nothing more is fetched for it.
+        let online = out.inner.is_success;
+        match self.authentic_timestamp(statement, p, now, online) {
+            Ok(Some(verified)) => {
+                let detail = verified.tsa_revocation.map(|r| format!("timestamping chain revocation: {}", revocation::summary(&r)));
+                out.record_detailed(Check::AuthenticTimestamp, action, Ok(()), detail);
+                Some(verified.range)
+            }
+            Ok(None) => {
+                out.record(Check::AuthenticTimestamp, action, Ok(()));
+                None
+            }
+            Err(e) => {
+                out.record(Check::AuthenticTimestamp, action, Err(e));
+                None
+            }
+        }
+    }
+
+    /// Runs the revocation check over the signing chain. It consults the network only for a
+    /// chain that the trust store vouches for, and only while every enforced check has passed.
+    fn run_revocation(&self, out: &mut Outcome, action: Action, p: &ParsedEnvelope, timestamp: Option<&Timestamp>, now: OffsetDateTime) {
+        if action == Action::Skip {
+            out.record(Check::Revocation, action, Ok(()));
+            return;
+        }
+        if !out.inner.is_success {
+            out.not_checked(Check::Revocation, action, "not checked: the signature already failed an enforced check");
+            return;
+        }
+        let authentic = out.inner.checks.iter().any(|c| c.name == Check::Authenticity.name() && c.passed == Some(true));
+        if !authentic {
+            out.not_checked(Check::Revocation, action, "not checked: the certificate chain is not verified against the trust store");
+            return;
+        }
+        let signing_time = match p.scheme {
+            SigningScheme::SigningAuthority => p.authentic_signing_time,
+            SigningScheme::X509 => timestamp.map(|t| t.latest),
+        };
+        let ctx = revocation::Context { fetcher: self.fetcher.as_deref(), now, signing_time };
+        let results = revocation::check_chain(&p.chain, &ctx);
+        let verdict = revocation::verdict(&results).map_err(|f| match f {
+            Finding::Revoked { subject, at, reason } => NotationError::CertificateRevoked { subject, at, reason },
+            Finding::Unknown { subject, why } => NotationError::RevocationUnknown { subject, why },
+        });
+        out.record_detailed(Check::Revocation, action, verdict, Some(revocation::summary(&results)));
+        out.inner.revocation = results;
     }
 
     fn authenticity(&self, statement: &TrustPolicyStatement, p: &ParsedEnvelope) -> Result<(), NotationError> {
@@ -163,17 +254,28 @@ impl Verifier {
 
     /// Certificates must be valid when the signature was made. For `notary.x509` that is now,
     /// unless the statement names `tsa` stores: then a verified RFC 3161 timestamp proves the
-    /// time (always, or with `afterCertExpiry` only once a certificate has expired).
-    fn authentic_timestamp(&self, statement: &TrustPolicyStatement, p: &ParsedEnvelope, now: OffsetDateTime) -> Result<(), NotationError> {
+    /// time (always, or with `afterCertExpiry` only once a certificate has expired), and the
+    /// timestamping chain must not be revoked (checked when a fetcher is configured and `online`
+    /// allows it). Returns
+    /// the verified timestamp, with the timestamping chain's revocation status when checked.
+    fn authentic_timestamp(
+        &self,
+        statement: &TrustPolicyStatement,
+        p: &ParsedEnvelope,
+        now: OffsetDateTime,
+        online: bool,
+    ) -> Result<Option<VerifiedTimestamp>, NotationError> {
         if p.scheme == SigningScheme::SigningAuthority {
             // Parsing guarantees the authentic signing time for this scheme.
-            return chain::check_validity(&p.chain, p.authentic_signing_time.unwrap_or(now));
+            chain::check_validity(&p.chain, p.authentic_signing_time.unwrap_or(now))?;
+            return Ok(None);
         }
         let tsa: Vec<&StoreRef> = statement.trust_stores.iter().filter(|s| s.kind == StoreKind::Tsa).collect();
         let expired = p.chain.iter().any(|c| now > c.not_after());
         let skip_timestamp = statement.verify_timestamp == VerifyTimestamp::AfterCertExpiry && !expired;
         if tsa.is_empty() || skip_timestamp {
-            return chain::check_validity(&p.chain, now);
+            chain::check_validity(&p.chain, now)?;
+            return Ok(None);
         }
         let stores = tsa.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ");
         let token = p.timestamp.as_deref().ok_or_else(|| NotationError::TimestampMissing { stores: stores.clone() })?;
@@ -181,9 +283,28 @@ impl Verifier {
         for store in &tsa {
             trusted.extend(self.store.certificates(store)?.iter().cloned());
         }
-        let ts = timestamp::verify(token, &p.signature, &trusted, &stores)?;
-        ts.check_chain(&p.chain)
+        let token = TimestampToken::parse(token)?;
+        let ts = token.timestamp_of(&p.signature)?;
+        let tsa_chain = token.verify(&trusted, &stores)?;
+        ts.check_chain(&p.chain)?;
+        let Some(fetcher) = self.fetcher.as_deref().filter(|_| online) else {
+            return Ok(Some(VerifiedTimestamp { range: ts, tsa_revocation: None }));
+        };
+        let ctx = revocation::Context { fetcher: Some(fetcher), now, signing_time: None };
+        let results = revocation::check_chain(&tsa_chain, &ctx);
+        revocation::verdict(&results).map_err(|f| match f {
+            Finding::Revoked { subject, at, reason } => NotationError::TimestampCertificateRevoked { subject, at, reason },
+            Finding::Unknown { subject, why } => NotationError::TimestampRevocationUnknown { subject, why },
+        })?;
+        Ok(Some(VerifiedTimestamp { range: ts, tsa_revocation: Some(results) }))
     }
+}
+
+/// A timestamp countersignature that verified, with its timestamping chain's revocation status
+/// when that was checked.
+struct VerifiedTimestamp {
+    range: Timestamp,
+    tsa_revocation: Option<Vec<CertStatusReport>>,
 }
 
 /// Parses the envelope and checks everything the envelope alone can prove: structure,
@@ -257,6 +378,7 @@ impl Outcome {
                 signing_scheme: None,
                 user_metadata: BTreeMap::new(),
                 checks: Vec::new(),
+                revocation: Vec::new(),
             },
         }
     }
@@ -279,6 +401,10 @@ impl Outcome {
     }
 
     fn record(&mut self, check: Check, action: Action, result: Result<(), NotationError>) {
+        self.record_detailed(check, action, result, None);
+    }
+
+    fn record_detailed(&mut self, check: Check, action: Action, result: Result<(), NotationError>, detail: Option<String>) {
         let passed = if action == Action::Skip { None } else { Some(result.is_ok()) };
         let error = result.as_ref().err().map(|e| e.to_string());
         if let Err(e) = result {
@@ -287,12 +413,13 @@ impl Outcome {
                 self.inner.error = Some(e);
             }
         }
-        self.inner.checks.push(CheckOutcome { name: check.name(), action: action.name(), passed, error });
+        self.inner.checks.push(CheckOutcome { name: check.name(), action: action.name(), passed, error, detail });
     }
 
-    fn not_implemented(&mut self, check: Check, action: Action) {
-        let error = (action != Action::Skip).then(|| "not checked: vouch does not check revocation yet".to_string());
-        self.inner.checks.push(CheckOutcome { name: check.name(), action: action.name(), passed: None, error });
+    /// A check that did not run, and why; it neither passes nor fails.
+    fn not_checked(&mut self, check: Check, action: Action, why: &str) {
+        let error = Some(why.to_string());
+        self.inner.checks.push(CheckOutcome { name: check.name(), action: action.name(), passed: None, error, detail: None });
     }
 
     fn finish(self) -> SignatureOutcome {

@@ -505,3 +505,20 @@ fn notation_go_tokens_verify_against_their_own_message() {
 fn tsa_ref(name: &str) -> vouch_notation::trustpolicy::StoreRef {
     vouch_notation::trustpolicy::StoreRef { kind: vouch_notation::trustpolicy::StoreKind::Tsa, name: name.to_string() }
 }
+
+/// `testdata/notation-vector-exceptions.json` lists every deliberate difference from notation
+/// and every vector whose upstream outcome is unknown; the case table must give each listed
+/// file exactly the outcome the list states, so the list cannot drift from what is tested.
+#[test]
+fn the_exceptions_file_matches_the_case_table() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/notation-vector-exceptions.json");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let table = cases();
+    for e in doc["exceptions"].as_array().unwrap() {
+        let file = e["file"].as_str().unwrap();
+        let vouch = e["vouch"].as_str().unwrap();
+        assert!(!e["reason"].as_str().unwrap_or("").is_empty(), "{file}: no reason");
+        let listed: Vec<String> = table.iter().filter(|c| c.file == file).map(|c| format!("{:?}", c.expect)).collect();
+        assert!(listed.iter().any(|x| x == vouch), "{file}: the exceptions file says {vouch}, the case table says {listed:?}");
+    }
+}
