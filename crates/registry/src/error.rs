@@ -31,6 +31,16 @@ pub enum RegistryError {
         /// What happened (challenge type, token endpoint answer).
         reason: String,
     },
+    /// No credential could be obtained: a credential file, helper or provider plugin failed.
+    #[error("credentials for {host}/{repository}: {reason}")]
+    Credentials {
+        /// The registry host.
+        host: String,
+        /// The repository.
+        repository: String,
+        /// Which source failed, how, and the fix.
+        reason: String,
+    },
     /// The content does not exist.
     #[error("{what} not found")]
     NotFound {

@@ -90,6 +90,10 @@ struct RawHost {
     skip_verify: Option<bool>,
     header: Option<toml::Table>,
     override_path: Option<bool>,
+    /// containerd's per-host connect timeout; accepted so a node's files load unchanged (every
+    /// request here is bounded by the run's deadline instead).
+    #[allow(dead_code)]
+    dial_timeout: Option<String>,
     #[serde(default)]
     host: toml::Table,
 }
@@ -297,6 +301,7 @@ mod tests {
     x-a = ["1", "2"]
 [host."https://m2.local/prefix/v2"]
   override_path = true
+  dial_timeout = "3s"
   ca = "ca.pem"
   client = [["c.pem", "k.pem"]]
 "#,

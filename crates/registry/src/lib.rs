@@ -7,6 +7,7 @@
 //! with the OCI referrers API, falling back to the `sha256-<hex>` tag schema when the registry
 //! (or a host whose capabilities omit `referrers`) does not offer it.
 
+pub mod auth;
 mod challenge;
 mod error;
 pub mod hosts;
@@ -14,8 +15,10 @@ mod tls;
 mod transport;
 
 use hosts::{Endpoint, Need};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 use transport::{read_body, Req, Transport};
 use vouch_core::{
     Deadline, Descriptor, Digest, ImageRef, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
@@ -23,6 +26,7 @@ use vouch_core::{
 };
 
 pub use error::RegistryError;
+pub use vouch_cache::Cache;
 
 /// The manifest media types vouch asks for.
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json";
@@ -42,6 +46,8 @@ pub struct RegistryOptions {
     pub max_blob_bytes: u64,
     /// At most this many signature artifacts are returned per subject.
     pub max_signatures: usize,
+    /// Where registry credentials come from.
+    pub auth: auth::AuthConfig,
 }
 
 impl Default for RegistryOptions {
@@ -52,12 +58,13 @@ impl Default for RegistryOptions {
             max_manifest_bytes: 4 * 1024 * 1024,
             max_blob_bytes: 4 * 1024 * 1024,
             max_signatures: 100,
+            auth: auth::AuthConfig::default(),
         }
     }
 }
 
 /// Where a referrers list came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ReferrersSource {
     /// The OCI referrers API.
     Api,
@@ -66,7 +73,7 @@ pub enum ReferrersSource {
 }
 
 /// The referrers of a subject.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Referrers {
     /// Referrer manifests, in registry order, of the asked artifact type or of none.
     pub descriptors: Vec<Descriptor>,
@@ -86,12 +93,33 @@ struct IndexBody {
 pub struct Client {
     opts: RegistryOptions,
     transport: Transport,
+    cache: Option<ClientCache>,
+}
+
+/// The on-disk cache a client reads before asking the registry.
+struct ClientCache {
+    store: Arc<Cache>,
+    referrers_ttl: Duration,
 }
 
 impl Client {
     /// A client; nothing is read or connected until the first request.
     pub fn new(opts: RegistryOptions) -> Client {
-        Client { opts, transport: Transport::default() }
+        let transport = Transport::new(opts.auth.clone());
+        Client { opts, transport, cache: None }
+    }
+
+    /// Serves manifests and blobs fetched by digest from `cache` (re-hashed on read), and
+    /// referrers lists for `referrers_ttl` after they were fetched.
+    pub fn with_cache(mut self, cache: Arc<Cache>, referrers_ttl: Duration) -> Client {
+        self.cache = Some(ClientCache { store: cache, referrers_ttl });
+        self
+    }
+
+    /// The credential sources whose credentials registries accepted in this run (never secrets),
+    /// e.g. `docker config /root/.docker/config.json`.
+    pub fn auth_sources(&self) -> Vec<String> {
+        self.transport.auth_sources()
     }
 
     fn endpoints(&self, image: &ImageRef, need: Need) -> Result<Vec<Endpoint>, RegistryError> {
@@ -174,6 +202,31 @@ impl Client {
         if desc.size > limit {
             return Err(RegistryError::TooLarge { what: what.to_string(), limit });
         }
+        if let Some(body) = self.cached_content(desc) {
+            return Ok(body);
+        }
+        let body = self.fetch_remote(image, desc, kind, limit, what, deadline)?;
+        if let Some(c) = &self.cache {
+            c.store.put_content(&desc.digest, &body);
+        }
+        Ok(body)
+    }
+
+    /// Content of `desc` from the cache, when present, of the right size and digest.
+    fn cached_content(&self, desc: &Descriptor) -> Option<Vec<u8>> {
+        let body = self.cache.as_ref()?.store.get_content(&desc.digest)?;
+        (body.len() as u64 == desc.size).then_some(body)
+    }
+
+    fn fetch_remote(
+        &self,
+        image: &ImageRef,
+        desc: &Descriptor,
+        kind: &str,
+        limit: u64,
+        what: &str,
+        deadline: &Deadline,
+    ) -> Result<Vec<u8>, RegistryError> {
         let step = format!("fetching {what} from {}", image.registry);
         let accept = if kind == "manifests" { Some(desc.media_type.as_str()) } else { None };
         self.on_hosts(image, Need::Pull, |ep| {
@@ -191,6 +244,42 @@ impl Client {
     /// Lists the referrers of `subject` with `artifact_type` (entries without an artifact type
     /// are kept for the caller to inspect).
     pub fn referrers(
+        &self,
+        image: &ImageRef,
+        subject: &Digest,
+        artifact_type: &str,
+        deadline: &Deadline,
+    ) -> Result<Referrers, RegistryError> {
+        let key = self.referrers_key(image, subject, artifact_type);
+        if let Some(hit) = self.cached_referrers(&key) {
+            return Ok(hit);
+        }
+        let found = self.referrers_remote(image, subject, artifact_type, deadline)?;
+        let cache = self.cache.as_ref().filter(|c| !c.referrers_ttl.is_zero());
+        if let (Some(c), Ok(body)) = (cache, serde_json::to_vec(&found)) {
+            c.store.put(vouch_cache::Kind::Referrers, &key, &body, Some(c.referrers_ttl));
+        }
+        Ok(found)
+    }
+
+    /// The referrers cache key: registry, repository, subject, artifact type and the cap.
+    fn referrers_key(&self, image: &ImageRef, subject: &Digest, artifact_type: &str) -> String {
+        vouch_cache::KeyBuilder::new()
+            .field(&image.registry)
+            .field(&image.repository)
+            .field(subject.to_string())
+            .field(artifact_type)
+            .field(self.opts.max_signatures.to_string())
+            .finish()
+    }
+
+    fn cached_referrers(&self, key: &str) -> Option<Referrers> {
+        let c = self.cache.as_ref().filter(|c| !c.referrers_ttl.is_zero())?;
+        let entry = c.store.get(vouch_cache::Kind::Referrers, key)?;
+        serde_json::from_slice(&entry.body).ok()
+    }
+
+    fn referrers_remote(
         &self,
         image: &ImageRef,
         subject: &Digest,

@@ -1,14 +1,20 @@
-//! HTTP requests to one endpoint: agents per TLS setting, the Bearer token flow, the
-//! HTTPS-to-HTTP fallback for loopback registries, and bounded body reads. Every request gets
-//! the time left before the deadline as its overall timeout.
+//! HTTP requests to one endpoint: agents per TLS setting, the auth flows (Basic, Bearer tokens
+//! fetched with a username and password, an OAuth2 refresh token, or anonymously; registry
+//! tokens sent as they are), the HTTPS-to-HTTP fallback for loopback registries, and bounded
+//! body reads. Every request gets the time left before the deadline as its overall timeout.
+//!
+//! Authorizations are reused within the run, keyed by endpoint, scope and the fingerprint of
+//! the credential that obtained them, so a token is never shared between credentials or with
+//! anonymous access. Credentials are looked up only when a registry answers 401.
 
+use crate::auth::{AuthConfig, AuthError, Credential, Resolver, Secret};
 use crate::challenge;
 use crate::hosts::{Endpoint, TlsSettings};
 use crate::RegistryError;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use vouch_core::Deadline;
 
 /// Token answers larger than this are not tokens.
@@ -34,15 +40,34 @@ pub struct Req<'a> {
     pub step: String,
 }
 
+/// A header value that authorised requests, and until when.
+#[derive(Clone)]
+struct Authorization {
+    header: String,
+    expires: Option<Instant>,
+}
+
 /// Shared HTTP state of one client.
 #[derive(Default)]
 pub struct Transport {
     agents: Mutex<HashMap<(String, TlsSettings), ureq::Agent>>,
-    tokens: Mutex<HashMap<(String, String), String>>,
+    /// Keyed by endpoint, scope and the fingerprint of the credential that obtained it.
+    authorizations: Mutex<HashMap<(String, String, String), Authorization>>,
     http_fallback: Mutex<HashSet<String>>,
+    auth: Resolver,
 }
 
 impl Transport {
+    /// A transport that finds credentials as `auth` says.
+    pub fn new(auth: AuthConfig) -> Transport {
+        Transport { auth: Resolver::new(auth), ..Transport::default() }
+    }
+
+    /// The credential sources used so far in this run.
+    pub fn auth_sources(&self) -> Vec<String> {
+        self.auth.used()
+    }
+
     fn agent(&self, scheme: &str, ep_authority: &str, tls: &TlsSettings) -> Result<ureq::Agent, RegistryError> {
         let key = (if scheme == "https" { ep_authority.to_string() } else { String::new() }, tls.clone());
         if let Some(a) = self.agents.lock().ok().and_then(|m| m.get(&key).cloned()) {
@@ -75,25 +100,53 @@ impl Transport {
         }
     }
 
+    /// The registry name credentials are looked up by: a mirror's own host, else the registry.
+    fn credential_host<'a>(ep: &'a Endpoint, req: &'a Req<'_>) -> &'a str {
+        if ep.mirror { &ep.authority } else { req.registry }
+    }
+
     fn send_as(&self, scheme: &str, ep: &Endpoint, req: &Req<'_>, deadline: &Deadline) -> Result<ureq::Response, RegistryError> {
         let url = url(scheme, ep, req);
         let scope = format!("repository:{}:pull", req.repository);
-        let token_key = (ep.authority.clone(), scope.clone());
-        let token = self.tokens.lock().ok().and_then(|t| t.get(&token_key).cloned());
+        let host = Self::credential_host(ep, req);
+        let known = self.auth.known(host, req.repository);
+        let cached = self.cached_authorization(ep, &scope, known.as_ref());
         let agent = self.agent(scheme, &ep.authority, &ep.tls)?;
-        match attempt(&agent, ep, &url, req, token.as_deref(), deadline) {
+        match attempt(&agent, ep, &url, req, cached.as_deref(), deadline) {
             Err(ureq::Error::Status(401, resp)) => {
                 let header = resp.header("www-authenticate").unwrap_or("").to_string();
-                let token = self.challenge(ep, req, &header, &scope, deadline)?;
-                if let Ok(mut t) = self.tokens.lock() {
-                    t.insert(token_key, token.clone());
-                }
-                match attempt(&agent, ep, &url, req, Some(&token), deadline) {
-                    Err(ureq::Error::Status(401, _)) => Err(unauthorized(ep, req, "the registry refused the token it issued")),
-                    other => self.map(other, ep, &url, req, deadline),
+                let cred = self.auth.lookup(host, req.repository, deadline).map_err(|e| credentials_error(ep, req, e))?;
+                let authz = self.authorize(ep, req, &header, &scope, cred.as_ref(), deadline)?;
+                self.remember(ep, &scope, cred.as_ref(), authz.clone());
+                match attempt(&agent, ep, &url, req, Some(&authz.header), deadline) {
+                    Err(ureq::Error::Status(401, _)) => Err(refused(ep, req, cred.as_ref())),
+                    other => {
+                        if let (Ok(_), Some(c)) = (&other, &cred) {
+                            self.auth.mark_used(&c.source);
+                        }
+                        self.map(other, ep, &url, req, deadline)
+                    }
                 }
             }
             other => self.map(other, ep, &url, req, deadline),
+        }
+    }
+
+    fn token_key(ep: &Endpoint, scope: &str, cred: Option<&Credential>) -> (String, String, String) {
+        let fp = cred.map_or_else(|| "anonymous".to_string(), Credential::fingerprint);
+        (ep.authority.clone(), scope.to_string(), fp)
+    }
+
+    /// A still-valid authorization obtained earlier in this run with the same credential.
+    fn cached_authorization(&self, ep: &Endpoint, scope: &str, cred: Option<&Credential>) -> Option<String> {
+        let key = Self::token_key(ep, scope, cred);
+        let found = self.authorizations.lock().ok()?.get(&key).cloned()?;
+        found.expires.is_none_or(|e| e > Instant::now()).then_some(found.header)
+    }
+
+    fn remember(&self, ep: &Endpoint, scope: &str, cred: Option<&Credential>, authz: Authorization) {
+        if let Ok(mut m) = self.authorizations.lock() {
+            m.insert(Self::token_key(ep, scope, cred), authz);
         }
     }
 
@@ -109,60 +162,197 @@ impl Transport {
             Ok(r) => Ok(r),
             Err(ureq::Error::Status(401, _)) => Err(unauthorized(ep, req, "authentication required")),
             Err(ureq::Error::Status(status, _)) => Err(RegistryError::Status { url: url.to_string(), status }),
-            Err(ureq::Error::Transport(t)) => {
-                if deadline.remaining() < DEADLINE_SLACK {
-                    return Err(RegistryError::Deadline { step: req.step.clone() });
-                }
-                let reason = t.to_string();
-                if reason.contains("tls") || reason.contains("TLS") || reason.contains("certificate") {
-                    return Err(RegistryError::Tls { host: ep.authority.clone(), reason });
-                }
-                Err(RegistryError::Unreachable { host: ep.authority.clone(), reason })
-            }
+            Err(ureq::Error::Transport(t)) => Err(transport_error(ep.authority.clone(), &req.step, t, deadline)),
         }
     }
 
-    /// Answers a 401 challenge with an anonymous Bearer token.
-    fn challenge(&self, ep: &Endpoint, req: &Req<'_>, header: &str, scope: &str, deadline: &Deadline) -> Result<String, RegistryError> {
+    /// Answers a 401 challenge: a Basic header, a registry token, or a Bearer token from the
+    /// token endpoint obtained with the credential (or anonymously without one).
+    fn authorize(
+        &self,
+        ep: &Endpoint,
+        req: &Req<'_>,
+        header: &str,
+        scope: &str,
+        cred: Option<&Credential>,
+        deadline: &Deadline,
+    ) -> Result<Authorization, RegistryError> {
         let Some(c) = challenge::parse(header) else {
             return Err(unauthorized(ep, req, "401 without a WWW-Authenticate challenge"));
         };
-        if c.scheme != "bearer" {
-            return Err(unauthorized(ep, req, &format!("the registry asks for {} credentials and vouch has none for it", c.scheme)));
+        match (c.scheme.as_str(), cred.map(|c| &c.secret)) {
+            ("basic", Some(Secret::Basic { username, password })) => Ok(Authorization { header: basic(username, password), expires: None }),
+            ("basic", Some(_)) => Err(unauthorized(ep, req, &format!("the registry asks for a username and password, and the credential from {} is a token", source_of(cred)))),
+            ("basic", None) => Err(no_credential(ep, req, "Basic")),
+            ("bearer", Some(Secret::RegistryToken(t))) => Ok(Authorization { header: format!("Bearer {t}"), expires: None }),
+            ("bearer", _) => self.token(ep, req, &c, scope, cred, deadline),
+            (other, _) => Err(unauthorized(ep, req, &format!("unsupported authentication scheme {other:?}"))),
         }
+    }
+
+    /// Gets a Bearer token from the challenge's realm.
+    fn token(
+        &self,
+        ep: &Endpoint,
+        req: &Req<'_>,
+        c: &challenge::Challenge,
+        scope: &str,
+        cred: Option<&Credential>,
+        deadline: &Deadline,
+    ) -> Result<Authorization, RegistryError> {
         let realm = c.param("realm").ok_or_else(|| unauthorized(ep, req, "Bearer challenge without realm"))?;
-        let realm_scheme = if realm.starts_with("https://") {
-            "https"
-        } else if realm.starts_with("http://") {
-            "http"
-        } else {
-            return Err(unauthorized(ep, req, "token realm is not an http(s) URL"));
+        let (realm_scheme, realm_host) = match realm.split_once("://") {
+            Some((s @ ("http" | "https"), rest)) => (s, rest.split('/').next().unwrap_or("")),
+            _ => return Err(unauthorized(ep, req, "token realm is not an http(s) URL")),
         };
-        let realm_host = realm.split("://").nth(1).and_then(|r| r.split('/').next()).unwrap_or("");
-        let agent = self.agent(realm_scheme, realm_host, &TlsSettings::default())?;
-        let mut r = agent.get(realm).timeout(deadline.remaining()).query("scope", c.param("scope").unwrap_or(scope));
-        if let Some(service) = c.param("service") {
+        let tls = if realm_host == ep.authority { ep.tls.clone() } else { TlsSettings::default() };
+        let agent = self.agent(realm_scheme, realm_host, &tls)?;
+        let t = TokenRequest { agent: &agent, realm, realm_host, service: c.param("service"), scope: c.param("scope").unwrap_or(scope), deadline };
+        let answer = match cred.map(|c| &c.secret) {
+            Some(Secret::IdentityToken { username, token }) => match t.refresh(token) {
+                Err(TokenFailure::Status(404 | 405)) => t.get(Some((username_or_token(username), token))),
+                other => other,
+            },
+            Some(Secret::Basic { username, password }) => t.get(Some((username, password))),
+            _ => t.get(None),
+        };
+        let answer = answer.map_err(|f| match f {
+            TokenFailure::Status(s) if cred.is_some() => refused_by_realm(ep, req, realm, s, cred),
+            TokenFailure::Status(s) => unauthorized(ep, req, &format!("token endpoint {realm} answered HTTP {s}")),
+            TokenFailure::Registry(e) => *e,
+            TokenFailure::Bad(reason) => unauthorized(ep, req, &format!("token endpoint {realm}: {reason}")),
+        })?;
+        let lifetime = Duration::from_secs(answer.expires_in.filter(|s| *s > 0).unwrap_or(DEFAULT_TOKEN_SECONDS));
+        Ok(Authorization { header: format!("Bearer {}", answer.token), expires: Some(Instant::now() + lifetime) })
+    }
+}
+
+/// Token lifetime when the answer gives none.
+const DEFAULT_TOKEN_SECONDS: u64 = 60;
+
+/// One token request's parameters.
+struct TokenRequest<'a> {
+    agent: &'a ureq::Agent,
+    realm: &'a str,
+    realm_host: &'a str,
+    service: Option<&'a str>,
+    scope: &'a str,
+    deadline: &'a Deadline,
+}
+
+/// A token and its lifetime.
+struct TokenAnswer {
+    token: String,
+    expires_in: Option<u64>,
+}
+
+/// Why a token request failed.
+enum TokenFailure {
+    /// The endpoint answered this status.
+    Status(u16),
+    /// The endpoint could not be reached.
+    Registry(Box<RegistryError>),
+    /// The answer is not a token answer.
+    Bad(String),
+}
+
+impl TokenRequest<'_> {
+    /// GET with Basic credentials (or none).
+    fn get(&self, basic_auth: Option<(&str, &str)>) -> Result<TokenAnswer, TokenFailure> {
+        let mut r = self.agent.get(self.realm).timeout(self.deadline.remaining()).query("scope", self.scope);
+        if let Some(service) = self.service {
             r = r.query("service", service);
         }
-        let resp = match r.call() {
+        if let Some((user, pass)) = basic_auth {
+            r = r.query("account", user).set("Authorization", &basic(user, pass));
+        }
+        self.answer(r.call())
+    }
+
+    /// POST `grant_type=refresh_token` (OAuth2), as docker does for identity tokens.
+    fn refresh(&self, refresh_token: &str) -> Result<TokenAnswer, TokenFailure> {
+        let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token), ("scope", self.scope), ("client_id", "vouch")];
+        if let Some(service) = self.service {
+            form.push(("service", service));
+        }
+        let r = self.agent.post(self.realm).timeout(self.deadline.remaining());
+        self.answer(r.send_form(&form))
+    }
+
+    fn answer(&self, result: Result<ureq::Response, ureq::Error>) -> Result<TokenAnswer, TokenFailure> {
+        let resp = match result {
             Ok(resp) => resp,
-            Err(ureq::Error::Status(s, _)) => return Err(unauthorized(ep, req, &format!("token endpoint answered HTTP {s}"))),
+            Err(ureq::Error::Status(s, _)) => return Err(TokenFailure::Status(s)),
             Err(ureq::Error::Transport(t)) => {
-                if deadline.remaining() < DEADLINE_SLACK {
-                    return Err(RegistryError::Deadline { step: format!("getting a token for {}", req.step) });
-                }
-                return Err(RegistryError::Unreachable { host: realm_host.to_string(), reason: t.to_string() });
+                let e = transport_error(self.realm_host.to_string(), "getting a registry token", t, self.deadline);
+                return Err(TokenFailure::Registry(Box::new(e)));
             }
         };
-        let body = read_body(resp, MAX_TOKEN_BODY, "token answer", &req.step, deadline)?;
+        let body = read_body(resp, MAX_TOKEN_BODY, "token answer", "getting a registry token", self.deadline).map_err(|e| TokenFailure::Registry(Box::new(e)))?;
         #[derive(serde::Deserialize)]
-        struct TokenAnswer {
+        struct Raw {
             token: Option<String>,
             access_token: Option<String>,
+            expires_in: Option<u64>,
         }
-        let answer: TokenAnswer = serde_json::from_slice(&body).map_err(|e| unauthorized(ep, req, &format!("token answer is not JSON: {e}")))?;
-        answer.token.or(answer.access_token).filter(|t| !t.is_empty()).ok_or_else(|| unauthorized(ep, req, "token answer has no token"))
+        let raw: Raw = serde_json::from_slice(&body).map_err(|_| TokenFailure::Bad("the answer is not token JSON".into()))?;
+        let token = raw.token.filter(|t| !t.is_empty()).or(raw.access_token).filter(|t| !t.is_empty());
+        let token = token.ok_or_else(|| TokenFailure::Bad("the answer has no token".into()))?;
+        Ok(TokenAnswer { token, expires_in: raw.expires_in })
     }
+}
+
+/// The username for a Basic token request made with an identity token.
+fn username_or_token(username: &str) -> &str {
+    if username.is_empty() { "<token>" } else { username }
+}
+
+fn basic(user: &str, pass: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+}
+
+fn transport_error(host: String, step: &str, t: ureq::Transport, deadline: &Deadline) -> RegistryError {
+    if deadline.remaining() < DEADLINE_SLACK {
+        return RegistryError::Deadline { step: step.to_string() };
+    }
+    let reason = t.to_string();
+    if reason.contains("tls") || reason.contains("TLS") || reason.contains("certificate") {
+        return RegistryError::Tls { host, reason };
+    }
+    RegistryError::Unreachable { host, reason }
+}
+
+fn source_of(cred: Option<&Credential>) -> &str {
+    cred.map_or("", |c| c.source.as_str())
+}
+
+fn credentials_error(ep: &Endpoint, req: &Req<'_>, e: AuthError) -> RegistryError {
+    RegistryError::Credentials { host: ep.authority.clone(), repository: req.repository.to_string(), reason: e.to_string() }
+}
+
+fn no_credential(ep: &Endpoint, req: &Req<'_>, scheme: &str) -> RegistryError {
+    unauthorized(
+        ep,
+        req,
+        &format!("the registry requires {scheme} authentication and no credential source has an entry for it (configure one in [auth]; see docs/credentials.md)"),
+    )
+}
+
+/// A 401 on a request made with the credential's authorization.
+fn refused(ep: &Endpoint, req: &Req<'_>, cred: Option<&Credential>) -> RegistryError {
+    match cred {
+        Some(c) => unauthorized(ep, req, &format!("the registry refused the credential from {} (wrong or expired: renew it)", c.source)),
+        None => no_credential(ep, req, "token"),
+    }
+}
+
+fn refused_by_realm(ep: &Endpoint, req: &Req<'_>, realm: &str, status: u16, cred: Option<&Credential>) -> RegistryError {
+    unauthorized(
+        ep,
+        req,
+        &format!("token endpoint {realm} refused the credential from {} with HTTP {status} (wrong or expired: renew it)", source_of(cred)),
+    )
 }
 
 fn attempt(
@@ -170,7 +360,7 @@ fn attempt(
     ep: &Endpoint,
     url: &str,
     req: &Req<'_>,
-    token: Option<&str>,
+    authorization: Option<&str>,
     deadline: &Deadline,
 ) -> Result<ureq::Response, ureq::Error> {
     let mut r = agent.request(req.method, url).timeout(deadline.remaining());
@@ -180,8 +370,8 @@ fn attempt(
     if let Some(a) = req.accept {
         r = r.set("Accept", a);
     }
-    if let Some(t) = token {
-        r = r.set("Authorization", &format!("Bearer {t}"));
+    if let Some(a) = authorization {
+        r = r.set("Authorization", a);
     }
     r.call()
 }

@@ -16,6 +16,7 @@ pub struct TestRegistry {
     child: Child,
     host: String,
     dir: PathBuf,
+    storage: PathBuf,
 }
 
 impl TestRegistry {
@@ -26,16 +27,33 @@ impl TestRegistry {
 
     /// Starts a registry whose config gets `extra` YAML appended (e.g. an `auth:` section).
     pub fn start_with(extra: &str) -> Result<TestRegistry> {
+        let dir = unique_dir("registry");
+        let reg = TestRegistry::launch(dir.join("storage"), dir, extra)?;
+        reg.wait_ready()?;
+        Ok(reg)
+    }
+
+    /// Starts a second registry serving `shared`'s storage, with `extra` YAML appended right
+    /// after `http.addr` (so lines indented by two spaces, such as `  tls:`, extend the `http`
+    /// section). Content pushed anonymously to `shared` is then served by this one, with
+    /// whatever authentication or TLS `extra` sets up. Ready once it accepts connections.
+    pub fn start_sharing(shared: &TestRegistry, extra: &str) -> Result<TestRegistry> {
+        let reg = TestRegistry::launch(shared.storage.clone(), unique_dir("registry"), extra)?;
+        crate::auth::wait_listening(&reg.host)?;
+        Ok(reg)
+    }
+
+    fn launch(storage: PathBuf, dir: PathBuf, extra: &str) -> Result<TestRegistry> {
         if !Path::new(REGISTRY_BIN).exists() {
             bail!("{REGISTRY_BIN} is missing: install Debian's docker-registry package (scripts/test does)");
         }
-        let dir = unique_dir("registry");
-        std::fs::create_dir_all(dir.join("storage"))?;
+        std::fs::create_dir_all(&dir)?;
+        std::fs::create_dir_all(&storage)?;
         let port = free_port()?;
         let host = format!("127.0.0.1:{port}");
         let config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: false\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n{extra}",
-            dir.join("storage").display()
+            storage.display()
         );
         std::fs::write(dir.join("config.yml"), config)?;
         let log = std::fs::File::create(dir.join("registry.log"))?;
@@ -47,9 +65,7 @@ impl TestRegistry {
             .stderr(log)
             .spawn()
             .context("starting docker-registry")?;
-        let reg = TestRegistry { child, host, dir };
-        reg.wait_ready()?;
-        Ok(reg)
+        Ok(TestRegistry { child, host, dir, storage })
     }
 
     fn wait_ready(&self) -> Result<()> {

@@ -21,6 +21,8 @@ pub fn run(a: VerifyArgs) -> u8 {
     if !a.audit {
         settings.mode = Mode::Enforce;
     }
+    // The environment pair is for CI runs of `vouch verify`, never for containerd's runs.
+    settings.registry.auth.environment = crate::auth_config::environment_credential();
     let mut reports = Vec::new();
     let mut code = EXIT_ALLOW;
     for name in &a.images {
