@@ -41,6 +41,8 @@ start_registry() {
 version: 0.1
 log:
   level: error
+  accesslog:
+    disabled: false
 storage:
   filesystem:
     rootdirectory: $WORK/storage

@@ -204,7 +204,7 @@ fn outcome_result(o: &SignatureOutcome, media_type: &str) -> VerifierResult {
     let checks: Vec<Value> = o
         .checks
         .iter()
-        .map(|c| json!({"name": c.name, "action": c.action, "passed": c.passed, "error": c.error}))
+        .map(|c| json!({"name": c.name, "action": c.action, "passed": c.passed, "error": c.error, "detail": c.detail}))
         .collect();
     ext.insert("checks".into(), Value::Array(checks));
     let (message, error) = if o.is_success {

@@ -9,6 +9,8 @@
 
 mod artifacts;
 mod reason;
+mod revocation;
+mod verdicts;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -19,7 +21,7 @@ use time::OffsetDateTime;
 use vouch_core::{Deadline, Descriptor, ImageRef, NestedReport, Report};
 use vouch_notation::{TrustPolicyDocument, TrustStore, Verifier};
 use vouch_policy::Policy;
-use vouch_registry::{Client, RegistryOptions};
+use vouch_registry::{Cache, Client, RegistryOptions};
 
 pub use artifacts::SignatureArtifact;
 
@@ -55,6 +57,26 @@ pub struct Settings {
     pub trust_store: PathBuf,
     /// Rego policy file; `None` uses the embedded default.
     pub rego: Option<PathBuf>,
+    /// The on-disk cache; `None` runs uncached.
+    pub cache: Option<CacheSettings>,
+}
+
+/// The on-disk cache (`[cache]` in vouch's configuration).
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// The cache directory (`cache_dir`).
+    pub dir: PathBuf,
+    /// How long a referrers list is reused.
+    pub referrers_ttl: Duration,
+    /// How long an allow is reused (capped by the earliest expiry it relied on).
+    pub allow_ttl: Duration,
+    /// How long a signature deny is reused.
+    pub deny_ttl: Duration,
+    /// Size cap of all entries, in bytes.
+    pub max_size: u64,
+    /// The configuration file's bytes: part of every verdict key, so any change to the
+    /// configuration invalidates cached verdicts.
+    pub config_bytes: Vec<u8>,
 }
 
 /// The kind of failure behind a deny, for failure policies and exit codes.
@@ -131,9 +153,27 @@ impl Request {
     }
 }
 
-/// Verifies one image and returns its report. `now` is the verification time.
+/// Verifies one image and returns its report. `now` is the verification time. With
+/// `settings.cache`, a verdict cached for the same image and inputs is returned instead (its
+/// report carries `"cached": {"age_s": N}`), and concurrent processes verifying the same new
+/// image wait for one of them.
 pub fn verify(settings: &Settings, req: &Request, deadline: &Deadline, now: OffsetDateTime, progress: &Progress) -> Report {
-    let mut run = Run { settings, req, deadline, now, progress };
+    match &settings.cache {
+        Some(cache) => verdicts::verify_cached(settings, cache, req, deadline, now, progress),
+        None => run(settings, None, req, deadline, now, progress),
+    }
+}
+
+/// One uncached verification; registry content goes through `cache` when given.
+fn run(
+    settings: &Settings,
+    cache: Option<Arc<Cache>>,
+    req: &Request,
+    deadline: &Deadline,
+    now: OffsetDateTime,
+    progress: &Progress,
+) -> Report {
+    let mut run = Run { settings, req, deadline, now, progress, cache };
     match run.decide() {
         Ok(report) => report,
         Err(f) => run.deny(f.class, f.reason, Vec::new(), Map::new()),
@@ -158,6 +198,7 @@ struct Run<'a> {
     deadline: &'a Deadline,
     now: OffsetDateTime,
     progress: &'a Progress,
+    cache: Option<Arc<Cache>>,
 }
 
 impl Run<'_> {
@@ -178,13 +219,28 @@ impl Run<'_> {
             return Ok(self.report(true, reason, Vec::new(), extra));
         }
         let policy = self.load_rego()?;
-        let client = Client::new(self.settings.registry.clone());
+        let client = self.client();
         let found = artifacts::find(&client, self.req, self.deadline, self.progress)?;
-        let verifier = Verifier::new(doc, TrustStore::open(&self.settings.trust_store));
+        let fetcher = Arc::new(revocation::HttpFetcher::new(*self.deadline));
+        let verifier = Verifier::new(doc, TrustStore::open(&self.settings.trust_store)).with_revocation(fetcher);
         self.progress.set("verifying signatures");
         let checked = artifacts::verify_all(&verifier, &client, self.req, &found, self.deadline, self.now, self.progress)?;
         self.progress.set(format!("evaluating policy {}", policy.name()));
-        self.conclude(policy, statement_name, found.truncated, checked)
+        let mut report = self.conclude(policy, statement_name, found.truncated, checked)?;
+        let sources = client.auth_sources();
+        if !sources.is_empty() {
+            // Where the registry credential came from (never the secret).
+            report.extra.insert("auth".into(), json!(sources.join(", ")));
+        }
+        Ok(report)
+    }
+
+    fn client(&self) -> Client {
+        let client = Client::new(self.settings.registry.clone());
+        match (&self.cache, &self.settings.cache) {
+            (Some(store), Some(cs)) => client.with_cache(store.clone(), cs.referrers_ttl),
+            _ => client,
+        }
     }
 
     fn load_trust_policy(&self) -> Result<TrustPolicyDocument, Failure> {

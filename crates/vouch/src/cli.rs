@@ -42,6 +42,54 @@ enum Command {
         #[arg(long)]
         audit: bool,
     },
+    /// Inspect or empty the on-disk cache (cache_dir in the configuration).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+        /// Output format.
+        #[arg(long, global = true, value_enum, default_value = "human")]
+        output: OutputFormat,
+    },
+    /// Work with Rego policies.
+    Policy {
+        #[command(subcommand)]
+        action: PolicyAction,
+    },
+}
+
+/// What `vouch policy` does.
+#[derive(Subcommand, Debug)]
+enum PolicyAction {
+    /// Run a Rego policy over saved reports: CASES_DIR holds NAME.json (a report) and
+    /// NAME.expected (allow or deny) per case.
+    Test {
+        /// The Rego policy file.
+        #[arg(value_name = "POLICY.rego")]
+        policy: PathBuf,
+        /// The folder of cases.
+        #[arg(value_name = "CASES_DIR")]
+        cases: PathBuf,
+    },
+}
+
+/// What `vouch cache` does.
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheAction {
+    /// Entries and bytes per kind, and the hit ratio of lookups.
+    Stats,
+    /// Remove expired and damaged entries, then the least recently used while over max_size.
+    Prune,
+    /// Remove every entry.
+    Clear,
+}
+
+/// Output format of the maintenance commands.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Lines for people.
+    Human,
+    /// One JSON object.
+    Json,
 }
 
 /// The containerd invocation.
@@ -61,6 +109,14 @@ pub struct VerifyArgs {
     pub audit: bool,
 }
 
+/// `vouch cache …`.
+#[derive(Debug)]
+pub struct CacheArgs {
+    pub config: Option<PathBuf>,
+    pub action: CacheAction,
+    pub output: OutputFormat,
+}
+
 /// What the command line asks for.
 pub enum Parsed {
     /// Print this text and exit with the code (help, version).
@@ -69,6 +125,9 @@ pub enum Parsed {
     UsageError(String),
     Containerd(ContainerdArgs),
     Verify(VerifyArgs),
+    Cache(CacheArgs),
+    /// `vouch policy test POLICY CASES_DIR`.
+    PolicyTest(PathBuf, PathBuf),
 }
 
 /// `-name` → `--name` (also `-name=value`), for the flags containerd uses.
@@ -109,6 +168,13 @@ pub fn parse(args: &[String]) -> Parsed {
             }
             Parsed::Verify(VerifyArgs { config: cli.config, images, audit })
         }
+        Some(Command::Cache { action, output }) => {
+            if cli.name.is_some() || cli.digest.is_some() || cli.stdin_media_type.is_some() {
+                return Parsed::UsageError("-name, -digest and -stdin-media-type do not apply to cache".into());
+            }
+            Parsed::Cache(CacheArgs { config: cli.config, action, output })
+        }
+        Some(Command::Policy { action: PolicyAction::Test { policy, cases } }) => Parsed::PolicyTest(policy, cases),
         None => match (cli.name, cli.digest, cli.stdin_media_type) {
             (Some(name), Some(digest), Some(stdin_media_type)) => {
                 Parsed::Containerd(ContainerdArgs { config: cli.config, name, digest, stdin_media_type })
@@ -163,5 +229,21 @@ mod tests {
     fn verify_subcommand() {
         let p = parse(&argv("vouch verify --config /c a b"));
         assert!(matches!(p, Parsed::Verify(v) if v.images == ["a", "b"] && v.config.is_some() && !v.audit));
+    }
+
+    #[test]
+    fn cache_subcommands() {
+        let p = parse(&argv("vouch cache stats --output json"));
+        assert!(matches!(p, Parsed::Cache(c) if c.action == CacheAction::Stats && c.output == OutputFormat::Json));
+        let p = parse(&argv("vouch --config /c cache clear"));
+        assert!(matches!(p, Parsed::Cache(c) if c.action == CacheAction::Clear && c.output == OutputFormat::Human && c.config.is_some()));
+        assert!(matches!(parse(&argv("vouch cache shred")), Parsed::UsageError(_)));
+    }
+
+    #[test]
+    fn policy_test_subcommand() {
+        let p = parse(&argv("vouch policy test p.rego cases"));
+        assert!(matches!(p, Parsed::PolicyTest(a, b) if a.to_str() == Some("p.rego") && b.to_str() == Some("cases")));
+        assert!(matches!(parse(&argv("vouch policy test p.rego")), Parsed::UsageError(_)));
     }
 }

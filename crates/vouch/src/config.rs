@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use vouch_pipeline::{Mode, Settings};
+use vouch_pipeline::{CacheSettings, Mode, Settings};
 use vouch_registry::RegistryOptions;
 
 /// Where the configuration lives when neither `--config` nor `VOUCH_CONFIG` says otherwise.
@@ -26,6 +26,10 @@ struct File {
     notation: NotationSection,
     #[serde(default)]
     policy: PolicySection,
+    #[serde(default)]
+    cache: CacheSection,
+    #[serde(default)]
+    auth: crate::auth_config::AuthSection,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -48,6 +52,31 @@ struct PolicySection {
     rego: Option<PathBuf>,
 }
 
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CacheSection {
+    enabled: Option<bool>,
+    referrers_ttl: Option<String>,
+    allow_ttl: Option<String>,
+    deny_ttl: Option<String>,
+    max_size: Option<SizeValue>,
+}
+
+/// `max_size` as a number of bytes or a string with a unit (`"256MiB"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+/// Default `[cache] referrers_ttl`.
+pub const DEFAULT_REFERRERS_TTL: Duration = Duration::from_secs(60);
+/// Default `[cache] allow_ttl`.
+pub const DEFAULT_ALLOW_TTL: Duration = Duration::from_secs(600);
+/// Default `[cache] deny_ttl`.
+pub const DEFAULT_DENY_TTL: Duration = Duration::from_secs(30);
+
 /// The loaded configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -55,9 +84,10 @@ pub struct Config {
     pub settings: Settings,
     /// The run's time budget.
     pub timeout: Duration,
-    /// The cache directory (used by later cache support; recorded so the key is accepted).
-    #[allow(dead_code)]
+    /// The cache directory.
     pub cache_dir: PathBuf,
+    /// `[cache] max_size` in bytes.
+    pub cache_max_size: u64,
 }
 
 /// Which file to read: `--config`, else `VOUCH_CONFIG`, else the default path.
@@ -85,10 +115,10 @@ pub fn load(path: &Path) -> Result<Config, String> {
     };
     let file: File = toml::from_str(&text)
         .map_err(|e| format!("configuration file {} is invalid: {}", path.display(), one_line(&e.to_string())))?;
-    resolve(path, file).map_err(|e| format!("configuration file {}: {e}", path.display()))
+    resolve(path, file, text.as_bytes()).map_err(|e| format!("configuration file {}: {e}", path.display()))
 }
 
-fn resolve(path: &Path, f: File) -> Result<Config, String> {
+fn resolve(path: &Path, f: File, bytes: &[u8]) -> Result<Config, String> {
     let base = path.parent().unwrap_or(Path::new("/"));
     let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
     let mode = match f.mode.as_deref() {
@@ -114,9 +144,66 @@ fn resolve(path: &Path, f: File) -> Result<Config, String> {
         trust_policy: abs(f.notation.trust_policy.unwrap_or_else(|| "/etc/vouch/notation/trustpolicy.json".into())),
         trust_store: abs(f.notation.trust_store.unwrap_or_else(|| "/etc/vouch/notation/truststore".into())),
         rego: f.policy.rego.map(abs),
+        cache: None,
     };
     let cache_dir = abs(f.cache_dir.unwrap_or_else(|| "/var/lib/vouch".into()));
-    Ok(Config { settings, timeout, cache_dir })
+    let mut settings = settings;
+    settings.registry.auth = crate::auth_config::resolve(f.auth, base, &cache_dir)?;
+    let cache = cache_settings(&f.cache, &cache_dir, bytes)?;
+    let cache_max_size = cache.max_size;
+    let settings = Settings { cache: f.cache.enabled.unwrap_or(true).then_some(cache), ..settings };
+    Ok(Config { settings, timeout, cache_dir, cache_max_size })
+}
+
+fn cache_settings(c: &CacheSection, dir: &Path, config_bytes: &[u8]) -> Result<CacheSettings, String> {
+    let ttl = |key: &str, v: &Option<String>, default: Duration| match v {
+        None => Ok(default),
+        Some(t) => parse_ttl(key, t),
+    };
+    let max_size = match &c.max_size {
+        None => vouch_cache::DEFAULT_MAX_SIZE,
+        Some(SizeValue::Bytes(n)) => *n,
+        Some(SizeValue::Text(t)) => parse_size(t)?,
+    };
+    Ok(CacheSettings {
+        dir: dir.to_path_buf(),
+        referrers_ttl: ttl("referrers_ttl", &c.referrers_ttl, DEFAULT_REFERRERS_TTL)?,
+        allow_ttl: ttl("allow_ttl", &c.allow_ttl, DEFAULT_ALLOW_TTL)?,
+        deny_ttl: ttl("deny_ttl", &c.deny_ttl, DEFAULT_DENY_TTL)?,
+        max_size,
+        config_bytes: config_bytes.to_vec(),
+    })
+}
+
+/// A cache lifetime: `"0s"` (do not reuse) up to a day.
+fn parse_ttl(key: &str, t: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(t).map_err(|e| format!("cache.{key} = {t:?} is not a duration like \"60s\": {e}"))?;
+    if d > Duration::from_secs(86_400) {
+        return Err(format!("cache.{key} = {t:?} must be at most 24h"));
+    }
+    Ok(d)
+}
+
+/// `"256MiB"`, `"1G"`, `"65536"`: bytes with an optional binary (KiB, MiB, GiB) or decimal
+/// (K, M, G, KB, MB, GB) unit.
+fn parse_size(t: &str) -> Result<u64, String> {
+    let s = t.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        _ => return Err(format!("cache.max_size = {t:?} has an unknown unit (use bytes, or KiB, MiB, GiB)")),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("cache.max_size = {t:?} is not a size like \"256MiB\""))
 }
 
 fn parse_timeout(t: &str) -> Result<Duration, String> {
@@ -153,6 +240,23 @@ mod tests {
         assert!(c.settings.trust_policy.is_absolute() && c.settings.trust_policy.ends_with("tp.json"));
         assert_eq!(c.settings.trust_store, PathBuf::from("/etc/vouch/notation/truststore"));
         assert!(c.settings.rego.is_none());
+        let cache = c.settings.cache.unwrap();
+        assert_eq!((cache.referrers_ttl, cache.allow_ttl, cache.deny_ttl), (DEFAULT_REFERRERS_TTL, DEFAULT_ALLOW_TTL, DEFAULT_DENY_TTL));
+        assert_eq!(cache.max_size, 256 << 20);
+        assert_eq!(cache.dir, PathBuf::from("/var/lib/vouch"));
+    }
+
+    #[test]
+    fn cache_section() {
+        let c = load_text("[cache]\nenabled = false\n").unwrap();
+        assert!(c.settings.cache.is_none());
+        let c = load_text("[cache]\nreferrers_ttl = \"5s\"\nallow_ttl = \"1m\"\ndeny_ttl = \"0s\"\nmax_size = \"64MiB\"\n").unwrap();
+        let cache = c.settings.cache.unwrap();
+        assert_eq!((cache.referrers_ttl, cache.allow_ttl, cache.deny_ttl), (Duration::from_secs(5), Duration::from_secs(60), Duration::ZERO));
+        assert_eq!(cache.max_size, 64 << 20);
+        assert_eq!(parse_size("1000"), Ok(1000));
+        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert_eq!(load_text("[cache]\nmax_size = 4096\n").unwrap().cache_max_size, 4096);
     }
 
     #[test]
@@ -163,6 +267,9 @@ mod tests {
         assert!(load_text("bogus = 1").unwrap_err().contains("bogus"));
         assert!(load_text("[notation]\ntrust_polcy = \"x\"").unwrap_err().contains("trust_polcy"));
         assert!(load_text("mode = ").unwrap_err().contains("is invalid"));
+        assert!(load_text("[cache]\nallow_ttl = \"soon\"").unwrap_err().contains("cache.allow_ttl"));
+        assert!(load_text("[cache]\nmax_size = \"12 parsecs\"").unwrap_err().contains("cache.max_size"));
+        assert!(load_text("[cache]\nttl = \"1s\"").unwrap_err().contains("ttl"));
         let missing = load(Path::new("/nonexistent/vouch.toml")).unwrap_err();
         assert!(missing.contains("/nonexistent/vouch.toml") && missing.contains("does not exist"));
     }
