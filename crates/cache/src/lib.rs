@@ -77,11 +77,13 @@ pub enum Kind {
     Referrers,
     /// Verdicts (reports).
     Verdicts,
+    /// Verified OCSP responses and CRLs, until their `nextUpdate`.
+    Revocation,
 }
 
 impl Kind {
     /// Every kind, in display order.
-    pub const ALL: [Kind; 3] = [Kind::Content, Kind::Referrers, Kind::Verdicts];
+    pub const ALL: [Kind; 4] = [Kind::Content, Kind::Referrers, Kind::Verdicts, Kind::Revocation];
 
     /// The subdirectory (and display name) of the kind.
     pub fn name(self) -> &'static str {
@@ -89,6 +91,7 @@ impl Kind {
             Kind::Content => "content",
             Kind::Referrers => "referrers",
             Kind::Verdicts => "verdicts",
+            Kind::Revocation => "revocation",
         }
     }
 }

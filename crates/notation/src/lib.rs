@@ -92,6 +92,8 @@ pub struct SignatureOutcome {
     pub checks: Vec<CheckOutcome>,
     /// The signing chain's revocation status, leaf first, when the revocation check ran.
     pub revocation: Vec<CertStatusReport>,
+    /// The earliest `notAfter` of the signing chain: no verdict may be reused past it.
+    pub chain_not_after: Option<OffsetDateTime>,
 }
 
 /// Verifies signatures against one trust policy document and trust store.
@@ -379,6 +381,7 @@ impl Outcome {
                 user_metadata: BTreeMap::new(),
                 checks: Vec::new(),
                 revocation: Vec::new(),
+                chain_not_after: None,
             },
         }
     }
@@ -390,6 +393,7 @@ impl Outcome {
         self.inner.expiry = p.expiry;
         self.inner.signing_scheme = Some(p.scheme.name().to_string());
         self.inner.user_metadata = p.target.annotations.clone();
+        self.inner.chain_not_after = p.chain.iter().map(Cert::not_after).min();
     }
 
     fn run(&mut self, check: Check, action: Action, f: impl FnOnce() -> Result<(), NotationError>) {

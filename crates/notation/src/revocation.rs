@@ -105,6 +105,12 @@ pub struct FetchRequest<'a> {
 pub trait RevocationFetcher: Send + Sync {
     /// Performs `request`.
     fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<u8>, String>;
+
+    /// Called when the answer `body` to `request` verified and decided a certificate's status;
+    /// `until` is the answer's `nextUpdate`, the time until which it may be reused. A cache keeps
+    /// it until then; answers that fail verification are never passed here. The default keeps
+    /// nothing.
+    fn verified(&self, _request: &FetchRequest<'_>, _body: &[u8], _until: OffsetDateTime) {}
 }
 
 /// The revocation method that gave a status.
@@ -505,7 +511,13 @@ fn ocsp_status(cert: &Cert, issuer: &Cert, urls: &[String], fetcher: &dyn Revoca
             timeout: OCSP_TIMEOUT,
             max_len: MAX_OCSP_RESPONSE,
         };
-        let answer = fetcher.fetch(&fetch).and_then(|bytes| read_ocsp_response(&bytes, cert, issuer, ctx.now));
+        let answer = fetcher.fetch(&fetch).and_then(|bytes| {
+            let (answer, until) = read_ocsp_response(&bytes, cert, issuer, ctx.now)?;
+            if !matches!(answer, OcspAnswer::Unknown) {
+                fetcher.verified(&fetch, &bytes, until);
+            }
+            Ok(answer)
+        });
         match answer {
             Ok(OcspAnswer::Good) => return Ok(Status::Good { method: Method::Ocsp, url: url.clone() }),
             Ok(OcspAnswer::Revoked(r)) => return Ok(revoked(Method::Ocsp, url, r, ctx.signing_time)),
@@ -528,7 +540,8 @@ enum OcspAnswer {
 /// Reads and verifies an `OCSPResponse` about `cert`: successful, a basic response signed by
 /// the issuer or by a responder the issuer delegated to, naming this certificate, and current
 /// at `now`.
-fn read_ocsp_response(bytes: &[u8], cert: &Cert, issuer: &Cert, now: OffsetDateTime) -> Result<OcspAnswer, String> {
+/// The answer comes with the response's `nextUpdate`.
+fn read_ocsp_response(bytes: &[u8], cert: &Cert, issuer: &Cert, now: OffsetDateTime) -> Result<(OcspAnswer, OffsetDateTime), String> {
     if bytes.len() > MAX_OCSP_RESPONSE {
         return Err(format!("the response is {} bytes, more than the limit of {MAX_OCSP_RESPONSE}", bytes.len()));
     }
@@ -559,7 +572,7 @@ fn read_ocsp_response(bytes: &[u8], cert: &Cert, issuer: &Cert, now: OffsetDateT
     if now > next_update {
         return Err(format!("the response expired: its nextUpdate {} is before {}", rfc3339(&next_update), rfc3339(&now)));
     }
-    Ok(match single.cert_status {
+    let answer = match single.cert_status {
         CertStatus::Good(_) => OcspAnswer::Good,
         CertStatus::Unknown(_) => OcspAnswer::Unknown,
         CertStatus::Revoked(info) => {
@@ -573,7 +586,8 @@ fn read_ocsp_response(bytes: &[u8], cert: &Cert, issuer: &Cert, now: OffsetDateT
                 invalid_since,
             })
         }
-    })
+    };
+    Ok((answer, next_update))
 }
 
 fn responder_named(id: &ResponderId, candidate: &Cert) -> bool {
@@ -651,7 +665,14 @@ fn crl_status(cert: &Cert, issuer: &Cert, urls: &[String], fetcher: &dyn Revocat
             continue;
         }
         let fetch = FetchRequest { kind: FetchKind::Crl, url, body: None, timeout: CRL_TIMEOUT, max_len: MAX_CRL };
-        match fetcher.fetch(&fetch).and_then(|bytes| check_crl(&bytes, cert, issuer, ctx.now)) {
+        let checked = fetcher.fetch(&fetch).and_then(|bytes| {
+            let (entry, next) = check_crl_until(&bytes, cert, issuer, ctx.now)?;
+            if let Some(until) = next {
+                fetcher.verified(&fetch, &bytes, until);
+            }
+            Ok(entry)
+        });
+        match checked {
             Ok(None) => return Ok(Status::Good { method: Method::Crl, url: url.clone() }),
             Ok(Some(r)) => return Ok(revoked(Method::Crl, url, r, ctx.signing_time)),
             Err(e) => errors.push(format!("{url}: {}", one_line(&e))),
@@ -674,6 +695,11 @@ pub struct RevokedEntry {
 /// Verifies a DER CRL as the issuer's, current at `now` and covering `cert`, and looks the
 /// certificate up in it: `Ok(None)` when it is not listed.
 pub fn check_crl(bytes: &[u8], cert: &Cert, issuer: &Cert, now: OffsetDateTime) -> Result<Option<RevokedEntry>, String> {
+    check_crl_until(bytes, cert, issuer, now).map(|(entry, _)| entry)
+}
+
+/// As [`check_crl`], with the CRL's `nextUpdate` when it has one.
+fn check_crl_until(bytes: &[u8], cert: &Cert, issuer: &Cert, now: OffsetDateTime) -> Result<(Option<RevokedEntry>, Option<OffsetDateTime>), String> {
     if bytes.len() > MAX_CRL {
         return Err(format!("the CRL is {} bytes, more than the limit of {MAX_CRL}", bytes.len()));
     }
@@ -698,8 +724,8 @@ pub fn check_crl(bytes: &[u8], cert: &Cert, issuer: &Cert, now: OffsetDateTime) 
     if this_update > now + CLOCK_SKEW {
         return Err(format!("the CRL's thisUpdate {} is in the future", rfc3339(&this_update)));
     }
-    if let Some(next) = list.next_update {
-        let next = to_time(next.to_unix_duration());
+    let next_update = list.next_update.map(|t| to_time(t.to_unix_duration()));
+    if let Some(next) = next_update {
         if now > next {
             return Err(format!("the CRL is stale: its nextUpdate {} is before {}", rfc3339(&next), rfc3339(&now)));
         }
@@ -707,7 +733,7 @@ pub fn check_crl(bytes: &[u8], cert: &Cert, issuer: &Cert, now: OffsetDateTime) 
     check_crl_scope(list.crl_extensions.as_deref().unwrap_or_default(), cert)?;
 
     let serial = &cert.parsed.tbs_certificate.serial_number;
-    let Some(entry) = list.revoked_certificates.iter().flatten().find(|e| e.serial_number == *serial) else { return Ok(None) };
+    let Some(entry) = list.revoked_certificates.iter().flatten().find(|e| e.serial_number == *serial) else { return Ok((None, next_update)) };
     let mut reason = None;
     let mut invalid_since = None;
     for ext in entry.crl_entry_extensions.iter().flatten() {
@@ -726,13 +752,14 @@ pub fn check_crl(bytes: &[u8], cert: &Cert, issuer: &Cert, now: OffsetDateTime) 
     }
     if reason == Some(CrlReason::RemoveFromCRL) {
         // Only meaningful in delta CRLs: the certificate is no longer on hold.
-        return Ok(None);
+        return Ok((None, next_update));
     }
-    Ok(Some(RevokedEntry {
+    let entry = RevokedEntry {
         at: to_time(entry.revocation_date.to_unix_duration()),
         reason: reason.map(|r| reason_name(r).to_string()),
         invalid_since,
-    }))
+    };
+    Ok((Some(entry), next_update))
 }
 
 /// The CRL must be a complete base CRL covering `cert`: no delta CRLs, no indirect CRLs, no

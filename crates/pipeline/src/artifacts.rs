@@ -179,7 +179,7 @@ fn failed_result(why: String) -> VerifierResult {
     base_result(false, "Notation signature verification failed", Some(why), Map::new())
 }
 
-fn rfc3339(t: &Option<OffsetDateTime>) -> Value {
+pub(crate) fn rfc3339(t: &Option<OffsetDateTime>) -> Value {
     t.and_then(|t| t.format(&Rfc3339).ok()).map_or(Value::Null, Value::String)
 }
 
@@ -194,6 +194,9 @@ fn outcome_result(o: &SignatureOutcome, media_type: &str) -> VerifierResult {
     ext.insert("signingTime".into(), rfc3339(&o.signing_time));
     if o.expiry.is_some() {
         ext.insert("expiry".into(), rfc3339(&o.expiry));
+    }
+    if o.chain_not_after.is_some() {
+        ext.insert("certificateNotAfter".into(), rfc3339(&o.chain_not_after));
     }
     if let Some(scheme) = &o.signing_scheme {
         ext.insert("signingScheme".into(), json!(scheme));

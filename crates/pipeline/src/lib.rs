@@ -221,10 +221,17 @@ impl Run<'_> {
         let policy = self.load_rego()?;
         let client = self.client();
         let found = artifacts::find(&client, self.req, self.deadline, self.progress)?;
-        let fetcher = Arc::new(revocation::HttpFetcher::new(*self.deadline));
-        let verifier = Verifier::new(doc, TrustStore::open(&self.settings.trust_store)).with_revocation(fetcher);
+        let http = revocation::HttpFetcher::new(*self.deadline);
+        let fetcher = Arc::new(revocation::CachingFetcher::new(http, self.cache.clone()));
+        let verifier = Verifier::new(doc, TrustStore::open(&self.settings.trust_store)).with_revocation(fetcher.clone());
         self.progress.set("verifying signatures");
-        let checked = artifacts::verify_all(&verifier, &client, self.req, &found, self.deadline, self.now, self.progress)?;
+        let mut checked = artifacts::verify_all(&verifier, &client, self.req, &found, self.deadline, self.now, self.progress)?;
+        if let Some(until) = fetcher.earliest_next_update() {
+            // The verdict rests on revocation answers that are current only until then.
+            for result in checked.iter_mut().flat_map(|n| n.verifier_reports.iter_mut()) {
+                result.extensions.insert("revocationNextUpdate".into(), artifacts::rfc3339(&Some(until)));
+            }
+        }
         self.progress.set(format!("evaluating policy {}", policy.name()));
         let mut report = self.conclude(policy, statement_name, found.truncated, checked)?;
         let sources = client.auth_sources();

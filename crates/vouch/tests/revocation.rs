@@ -173,3 +173,37 @@ fn a_revoked_signer_is_denied_and_a_good_one_allowed() {
     let v = assert_deny(&run(&cfg, &name, &image.digest.to_string(), &descriptor_line(&image)), &["is revoked", "keyCompromise"]);
     assert_eq!(v["errorClass"], "signature", "{v}");
 }
+
+/// A CRL that verified is kept in the cache until its nextUpdate: a second pull (its verdict no
+/// longer cached) verifies again without downloading the CRL. The report carries the times that
+/// bound how long its verdict may be reused.
+#[test]
+fn a_verified_crl_is_reused_from_the_cache() {
+    if !openssl_present() {
+        return;
+    }
+    let server = CrlServer::start();
+    let pki = Pki::new(&format!("http://{}/root.crl", server.addr));
+    let signer = TestSigner::from_pem(&pki.read("leaf.key"), &(pki.read("leaf.crt") + &pki.read("root.crt"))).unwrap();
+    let registry = TestRegistry::start().expect("start docker-registry");
+    let host = registry.host().to_string();
+    let image = push_demo_image(&host, "demo/crl-cache", "v1").unwrap();
+    let envelope = signer.sign_jws(&image, &SignOptions::default()).unwrap();
+    push_signature(&host, "demo/crl-cache", &image, &envelope, MEDIA_TYPE_JWS).unwrap();
+    let name = format!("{host}/demo/crl-cache:v1@{}", image.digest);
+    *server.body.lock().unwrap() = pki.crl(false);
+
+    let (_dir, cfg) = config(&pki.read("root.crt"), &host);
+    // Verdicts live 1 ms, so the second pull verifies again.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, format!("{text}\n[cache]\nallow_ttl = \"1ms\"\n")).unwrap();
+    for round in 1..=2 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let v = assert_allow(&run(&cfg, &name, &image.digest.to_string(), &descriptor_line(&image)));
+        assert!(v.get("cached").is_none(), "round {round}: the verdict itself came from the cache: {v}");
+        let ext = &v["verifierReports"][0]["verifierReports"][0]["extensions"];
+        assert!(ext["revocationNextUpdate"].is_string(), "round {round}: {ext}");
+        assert!(ext["certificateNotAfter"].is_string(), "round {round}: {ext}");
+    }
+    assert_eq!(*server.hits.lock().unwrap(), 1, "the CRL was downloaded again");
+}
