@@ -1,6 +1,6 @@
 //! Loads an OCI image layout (`index.json`, `blobs/<alg>/<hex>`) into a registry: every
 //! manifest with its blobs (index children first), under its tag or digest, in the repository
-//! named by the `vnd.fixture.repo` annotation.
+//! named by the `vnd.fixture.repo` annotation (or one repository given by the caller).
 
 use crate::registry::{push_blob, push_manifest};
 use anyhow::{bail, Context, Result};
@@ -41,14 +41,27 @@ fn blob(dir: &Path, digest: &str) -> Result<Vec<u8>> {
     std::fs::read(dir.join("blobs").join(alg).join(hex)).with_context(|| format!("blob {digest}"))
 }
 
-/// Pushes the whole layout to `host` (plain HTTP).
+/// Pushes the whole layout to `host` (plain HTTP), each manifest to the repository its
+/// `vnd.fixture.repo` annotation names.
 pub fn load_layout(dir: &Path, host: &str) -> Result<LoadedLayout> {
+    load(dir, host, None)
+}
+
+/// Pushes the whole layout into the one repository `repo` (unless an entry's
+/// `vnd.fixture.repo` annotation names another).
+pub fn load_layout_into(dir: &Path, host: &str, repo: &str) -> Result<LoadedLayout> {
+    load(dir, host, Some(repo))
+}
+
+fn load(dir: &Path, host: &str, default_repo: Option<&str>) -> Result<LoadedLayout> {
     let index: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json"))?)?;
     let mut out = LoadedLayout::default();
     for m in index["manifests"].as_array().context("index.json has no manifests")? {
         let descriptor: Descriptor = serde_json::from_value(m.clone())?;
         let annotations: BTreeMap<String, String> = serde_json::from_value(m["annotations"].clone()).unwrap_or_default();
-        let Some(repo) = annotations.get("vnd.fixture.repo").cloned() else { bail!("{} has no vnd.fixture.repo", descriptor.digest) };
+        let Some(repo) = annotations.get("vnd.fixture.repo").cloned().or(default_repo.map(String::from)) else {
+            bail!("{} has no vnd.fixture.repo", descriptor.digest)
+        };
         let tag = annotations.get("org.opencontainers.image.ref.name").cloned();
         push_tree(dir, host, &repo, &descriptor, 0)?;
         if let Some(t) = &tag {
