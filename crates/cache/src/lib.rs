@@ -79,11 +79,13 @@ pub enum Kind {
     Verdicts,
     /// Verified OCSP responses and CRLs, until their `nextUpdate`.
     Revocation,
+    /// Registry Bearer tokens, until they expire (keyed by registry, scope and credential).
+    Tokens,
 }
 
 impl Kind {
     /// Every kind, in display order.
-    pub const ALL: [Kind; 4] = [Kind::Content, Kind::Referrers, Kind::Verdicts, Kind::Revocation];
+    pub const ALL: [Kind; 5] = [Kind::Content, Kind::Referrers, Kind::Verdicts, Kind::Revocation, Kind::Tokens];
 
     /// The subdirectory (and display name) of the kind.
     pub fn name(self) -> &'static str {
@@ -92,6 +94,7 @@ impl Kind {
             Kind::Referrers => "referrers",
             Kind::Verdicts => "verdicts",
             Kind::Revocation => "revocation",
+            Kind::Tokens => "tokens",
         }
     }
 }

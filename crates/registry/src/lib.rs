@@ -110,8 +110,10 @@ impl Client {
     }
 
     /// Serves manifests and blobs fetched by digest from `cache` (re-hashed on read), and
-    /// referrers lists for `referrers_ttl` after they were fetched.
+    /// referrers lists for `referrers_ttl` after they were fetched; keeps Bearer tokens there
+    /// until they expire.
     pub fn with_cache(mut self, cache: Arc<Cache>, referrers_ttl: Duration) -> Client {
+        self.transport.set_token_store(cache.clone());
         self.cache = Some(ClientCache { store: cache, referrers_ttl });
         self
     }

@@ -17,6 +17,20 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use vouch_core::Deadline;
 
+/// Stored tokens are dropped this long before they expire.
+const TOKEN_EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+
+/// The token store's file key: a hash of endpoint, scope and credential fingerprint.
+fn token_file_key(key: &(String, String, String)) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for part in [&key.0, &key.1, &key.2] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    vouch_core::digest::hex_encode(&h.finalize())
+}
+
 /// Token answers larger than this are not tokens.
 const MAX_TOKEN_BODY: u64 = 1024 * 1024;
 /// Below this much time left, a failed request is reported as the deadline passing.
@@ -55,12 +69,20 @@ pub struct Transport {
     authorizations: Mutex<HashMap<(String, String, String), Authorization>>,
     http_fallback: Mutex<HashSet<String>>,
     auth: Resolver,
+    /// Bearer tokens from token endpoints outlive the process here (files 0600), until they
+    /// expire. Basic headers and registry tokens are never written: they are the credential.
+    token_store: Option<std::sync::Arc<vouch_cache::Cache>>,
 }
 
 impl Transport {
     /// A transport that finds credentials as `auth` says.
     pub fn new(auth: AuthConfig) -> Transport {
         Transport { auth: Resolver::new(auth), ..Transport::default() }
+    }
+
+    /// Keeps Bearer tokens in `cache` across runs, until they expire.
+    pub fn set_token_store(&mut self, cache: std::sync::Arc<vouch_cache::Cache>) {
+        self.token_store = Some(cache);
     }
 
     /// The credential sources used so far in this run.
@@ -116,6 +138,19 @@ impl Transport {
             Err(ureq::Error::Status(401, resp)) => {
                 let header = resp.header("www-authenticate").unwrap_or("").to_string();
                 let cred = self.auth.lookup(host, req.repository, deadline).map_err(|e| credentials_error(ep, req, e))?;
+                if let Some(stored) = self.stored_token(&Self::token_key(ep, &scope, cred.as_ref())) {
+                    // A token an earlier run obtained with this credential; a 401 means the
+                    // registry dropped it early, and a fresh one is fetched below.
+                    match attempt(&agent, ep, &url, req, Some(&stored), deadline) {
+                        Err(ureq::Error::Status(401, _)) => {}
+                        other => {
+                            if let (Ok(_), Some(c)) = (&other, &cred) {
+                                self.auth.mark_used(&c.source);
+                            }
+                            return self.map(other, ep, &url, req, deadline);
+                        }
+                    }
+                }
                 let authz = self.authorize(ep, req, &header, &scope, cred.as_ref(), deadline)?;
                 self.remember(ep, &scope, cred.as_ref(), authz.clone());
                 match attempt(&agent, ep, &url, req, Some(&authz.header), deadline) {
@@ -137,16 +172,42 @@ impl Transport {
         (ep.authority.clone(), scope.to_string(), fp)
     }
 
-    /// A still-valid authorization obtained earlier in this run with the same credential.
+    /// A still-valid authorization obtained earlier with the same credential: in this run, or
+    /// (Bearer tokens only) by an earlier run through the token store.
     fn cached_authorization(&self, ep: &Endpoint, scope: &str, cred: Option<&Credential>) -> Option<String> {
         let key = Self::token_key(ep, scope, cred);
-        let found = self.authorizations.lock().ok()?.get(&key).cloned()?;
-        found.expires.is_none_or(|e| e > Instant::now()).then_some(found.header)
+        let found = self.authorizations.lock().ok().and_then(|m| m.get(&key).cloned());
+        match found {
+            Some(a) => a.expires.is_none_or(|e| e > Instant::now()).then_some(a.header),
+            None => self.stored_token(&key),
+        }
     }
 
     fn remember(&self, ep: &Endpoint, scope: &str, cred: Option<&Credential>, authz: Authorization) {
+        let key = Self::token_key(ep, scope, cred);
+        self.store_token(&key, &authz);
         if let Ok(mut m) = self.authorizations.lock() {
-            m.insert(Self::token_key(ep, scope, cred), authz);
+            m.insert(key, authz);
+        }
+    }
+
+    fn stored_token(&self, key: &(String, String, String)) -> Option<String> {
+        let store = self.token_store.as_ref()?;
+        let entry = store.get(vouch_cache::Kind::Tokens, &token_file_key(key))?;
+        let header = String::from_utf8(entry.body).ok()?;
+        header.starts_with("Bearer ").then_some(header)
+    }
+
+    fn store_token(&self, key: &(String, String, String), authz: &Authorization) {
+        let (Some(store), Some(expires)) = (&self.token_store, authz.expires) else { return };
+        if !authz.header.starts_with("Bearer ") {
+            return;
+        }
+        // A token is dropped a little before it expires, so no request goes out with one that
+        // expires on the way.
+        let ttl = expires.saturating_duration_since(Instant::now()).saturating_sub(TOKEN_EXPIRY_MARGIN);
+        if !ttl.is_zero() {
+            store.put(vouch_cache::Kind::Tokens, &token_file_key(key), authz.header.as_bytes(), Some(ttl));
         }
     }
 

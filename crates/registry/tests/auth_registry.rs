@@ -340,3 +340,32 @@ fn kubelet_credential_providers() {
     let e = s.resolve(hosts, cfg("junk-provider")).1.unwrap_err().to_string();
     assert!(e.contains("junk-provider") && e.contains("not a CredentialProviderResponse"), "{e}");
 }
+
+/// A Bearer token outlives the process in the cache (mode 0600): a second client — a second
+/// vouch process — sharing the cache directory asks the token endpoint nothing, and the file
+/// holds the token, never the password.
+#[test]
+fn bearer_tokens_are_reused_across_processes_through_the_cache() {
+    let tmp = Dir::new("issuer-cache");
+    let issuer = TokenIssuer::start(&tmp.0, &[(USER, PASSWORD)]).unwrap();
+    let s = Served::new(|_| issuer.registry_yaml());
+    let hosts = s.plain_hosts();
+    let cfg = docker_config(&s.dir.0, &format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, s.host(), b64(&format!("{USER}:{PASSWORD}"))));
+    let cache_dir = tmp.0.join("cache");
+    let deadline = Deadline::after(Duration::from_secs(8));
+    for _ in 0..2 {
+        let cache = std::sync::Arc::new(vouch_cache::Cache::open(&cache_dir, 1 << 20).unwrap());
+        let client = Client::new(RegistryOptions { hosts_dir: Some(hosts.clone()), auth: cfg.clone(), ..RegistryOptions::default() })
+            .with_cache(cache, Duration::from_secs(60));
+        client.resolve(&s.image(), &deadline).expect("resolve through token auth");
+    }
+    let log = issuer.log().requests;
+    assert_eq!(log.iter().filter(|r| *r == "GET alice").count(), 1, "one token for both processes: {log:?}");
+    let tokens: Vec<PathBuf> = std::fs::read_dir(cache_dir.join("tokens")).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(tokens.len(), 1, "{tokens:?}");
+    assert_eq!(std::fs::metadata(&tokens[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    let bytes = std::fs::read(&tokens[0]).unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("Bearer "), "the file holds the token");
+    assert!(!text.contains(PASSWORD) && !text.contains(&b64(&format!("{USER}:{PASSWORD}"))), "the password reached the cache");
+}
