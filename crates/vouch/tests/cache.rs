@@ -330,3 +330,63 @@ fn cache_commands_report_prune_and_clear() {
     assert!(env.entries("verdicts").is_empty());
     assert!(!cached(&assert_allow(&env.verify(&image))));
 }
+
+/// Every entry file (not a leftover temporary file) decodes, and content entries hold the bytes
+/// their digest names.
+fn assert_cache_intact(root: &Path) {
+    for kind in ["content", "referrers", "verdicts", "revocation", "tokens"] {
+        let Ok(dir) = std::fs::read_dir(root.join(kind)) else { continue };
+        for file in dir.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") {
+                continue;
+            }
+            let bytes = std::fs::read(file.path()).unwrap();
+            let entry = vouch_cache::entry::decode(&bytes).unwrap_or_else(|e| panic!("{kind}/{name} is damaged: {e}"));
+            if kind == "content" {
+                assert_eq!(name, format!("sha256-{}", Digest::sha256_of(&entry.body).hex()), "content/{name} holds other bytes");
+            }
+        }
+    }
+}
+
+/// vouch killed with SIGKILL at many points of cold verifications (cache writes included)
+/// leaves a cache that the next runs read correctly: every verdict is still right and no
+/// entry under its final name is damaged.
+#[test]
+fn kill_9_at_any_point_leaves_a_readable_cache() {
+    let env = Env::new("");
+    let (good, _) = env.signed_image("good", &SignOptions::default());
+    let unsigned = push_demo_image(env.registry.host(), REPO, "unsigned").unwrap();
+    let cfg = env.config.to_string_lossy().to_string();
+    for round in 0..30u64 {
+        if round % 5 == 0 {
+            // Empty the cache now and then so that the kills keep landing on writes.
+            let _ = std::fs::remove_dir_all(env.cache_dir());
+        }
+        let image = if round % 2 == 0 { &good } else { &unsigned };
+        let name = format!("{}/{REPO}:t@{}", env.registry.host(), image.digest);
+        let mut child = Command::new(vouch_bin())
+            .args(["-name", &name, "-digest", &image.digest.to_string(), "-stdin-media-type", "application/vnd.oci.descriptor.v1+json"])
+            .env_clear()
+            .env("VOUCH_CONFIG", &cfg)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        let _ = child.stdin.take().unwrap().write_all(&descriptor_line(image));
+        // Spread the kills over the run: 0 to 24 ms in a fixed, varied order.
+        std::thread::sleep(std::time::Duration::from_micros((round * 7919) % 24_000));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_cache_intact(&env.cache_dir());
+    }
+    assert_allow(&env.verify(&good));
+    assert_deny(&env.verify(&unsigned), &["no Notary Project signature"]);
+    // Twice: the second answers come from what the first wrote.
+    assert_allow(&env.verify(&good));
+    assert_deny(&env.verify(&unsigned), &["no Notary Project signature"]);
+    assert_cache_intact(&env.cache_dir());
+}
