@@ -9,12 +9,14 @@
 pub mod deadline;
 pub mod descriptor;
 pub mod digest;
+pub mod pattern;
 pub mod reference;
 pub mod report;
 
 pub use deadline::{Deadline, DeadlineExceeded};
 pub use descriptor::{Descriptor, MEDIA_TYPE_DESCRIPTOR};
 pub use digest::{Digest, DigestAlgorithm, DigestError};
+pub use pattern::{ImagePattern, PatternError};
 pub use reference::{ImageRef, ReferenceError};
 pub use report::{NestedReport, Report, VerifierResult};
 

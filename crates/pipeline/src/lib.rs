@@ -7,6 +7,7 @@
 //! the fault. The error class (configuration, registry, deadline, policy, signature) is kept in
 //! the report so callers can apply their failure policy.
 
+mod allowlist;
 mod artifacts;
 mod reason;
 mod revocation;
@@ -23,6 +24,7 @@ use vouch_notation::{TrustPolicyDocument, TrustStore, Verifier};
 use vouch_policy::Policy;
 use vouch_registry::{Cache, Client, RegistryOptions};
 
+pub use allowlist::{AllowRule, Allowlist, AllowlistError};
 pub use artifacts::SignatureArtifact;
 
 /// Whether a deny blocks the pull.
@@ -59,6 +61,8 @@ pub struct Settings {
     pub rego: Option<PathBuf>,
     /// The on-disk cache; `None` runs uncached.
     pub cache: Option<CacheSettings>,
+    /// Images allowed without verification (`[allow]`).
+    pub allow: Allowlist,
 }
 
 /// The on-disk cache (`[cache]` in vouch's configuration).
@@ -153,11 +157,16 @@ impl Request {
     }
 }
 
-/// Verifies one image and returns its report. `now` is the verification time. With
+/// Verifies one image and returns its report. `now` is the verification time. An image the
+/// allowlist names is allowed at once, without any registry request or cache lookup; its report
+/// carries `"allowlisted": "<rule>"`. With
 /// `settings.cache`, a verdict cached for the same image and inputs is returned instead (its
 /// report carries `"cached": {"age_s": N}`), and concurrent processes verifying the same new
 /// image wait for one of them.
 pub fn verify(settings: &Settings, req: &Request, deadline: &Deadline, now: OffsetDateTime, progress: &Progress) -> Report {
+    if let Some(rule) = settings.allow.find(req) {
+        return allowlist::report(settings, req, rule);
+    }
     match &settings.cache {
         Some(cache) => verdicts::verify_cached(settings, cache, req, deadline, now, progress),
         None => run(settings, None, req, deadline, now, progress),

@@ -41,6 +41,8 @@ enum Command {
         /// Honour `mode = "audit"` from the configuration (by default verify always enforces).
         #[arg(long)]
         audit: bool,
+        #[command(flatten)]
+        ci: crate::verify::CiFlags,
     },
     /// Inspect or empty the on-disk cache (cache_dir in the configuration).
     Cache {
@@ -50,6 +52,14 @@ enum Command {
         #[arg(long, global = true, value_enum, default_value = "human")]
         output: OutputFormat,
     },
+    /// Show recent decisions from the audit log (audit_log in the configuration).
+    Log(crate::log_cmd::LogOptions),
+    /// Check vouch's configuration and containerd's (plugin, bin_dir, timeouts, CRI settings, version).
+    Doctor(crate::doctor::DoctorArgs),
+    /// Copy this vouch binary into containerd's bin_dir atomically.
+    Install(crate::install::InstallArgs),
+    /// Copy a mounted ConfigMap to vouch's configuration directory, validated, atomically.
+    Sync(crate::sync::SyncArgs),
     /// Work with Rego policies.
     Policy {
         #[command(subcommand)]
@@ -107,6 +117,8 @@ pub struct VerifyArgs {
     pub config: Option<PathBuf>,
     pub images: Vec<String>,
     pub audit: bool,
+    /// Overrides and output options for CI.
+    pub ci: crate::verify::CiFlags,
 }
 
 /// `vouch cache …`.
@@ -128,6 +140,14 @@ pub enum Parsed {
     Cache(CacheArgs),
     /// `vouch policy test POLICY CASES_DIR`.
     PolicyTest(PathBuf, PathBuf),
+    /// `vouch doctor`, with the `--config` flag.
+    Doctor(Option<PathBuf>, crate::doctor::DoctorArgs),
+    /// `vouch install`.
+    Install(crate::install::InstallArgs),
+    /// `vouch sync`.
+    Sync(crate::sync::SyncArgs),
+    /// `vouch log`, with the `--config` flag.
+    Log(Option<PathBuf>, crate::log_cmd::LogOptions),
 }
 
 /// `-name` → `--name` (also `-name=value`), for the flags containerd uses.
@@ -162,11 +182,11 @@ pub fn parse(args: &[String]) -> Parsed {
         }
     };
     match cli.command {
-        Some(Command::Verify { images, audit }) => {
+        Some(Command::Verify { images, audit, ci }) => {
             if cli.name.is_some() || cli.digest.is_some() || cli.stdin_media_type.is_some() {
                 return Parsed::UsageError("-name, -digest and -stdin-media-type do not apply to verify".into());
             }
-            Parsed::Verify(VerifyArgs { config: cli.config, images, audit })
+            Parsed::Verify(VerifyArgs { config: cli.config, images, audit, ci })
         }
         Some(Command::Cache { action, output }) => {
             if cli.name.is_some() || cli.digest.is_some() || cli.stdin_media_type.is_some() {
@@ -175,6 +195,15 @@ pub fn parse(args: &[String]) -> Parsed {
             Parsed::Cache(CacheArgs { config: cli.config, action, output })
         }
         Some(Command::Policy { action: PolicyAction::Test { policy, cases } }) => Parsed::PolicyTest(policy, cases),
+        Some(Command::Doctor(a)) => Parsed::Doctor(cli.config, a),
+        Some(Command::Install(a)) => Parsed::Install(a),
+        Some(Command::Sync(a)) => Parsed::Sync(a),
+        Some(Command::Log(opts)) => {
+            if cli.name.is_some() || cli.digest.is_some() || cli.stdin_media_type.is_some() {
+                return Parsed::UsageError("-name, -digest and -stdin-media-type do not apply to log".into());
+            }
+            Parsed::Log(cli.config, opts)
+        }
         None => match (cli.name, cli.digest, cli.stdin_media_type) {
             (Some(name), Some(digest), Some(stdin_media_type)) => {
                 Parsed::Containerd(ContainerdArgs { config: cli.config, name, digest, stdin_media_type })

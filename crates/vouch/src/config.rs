@@ -30,6 +30,12 @@ struct File {
     cache: CacheSection,
     #[serde(default)]
     auth: crate::auth_config::AuthSection,
+    audit_log: Option<PathBuf>,
+    audit_log_max: Option<SizeValue>,
+    #[serde(default)]
+    allow: crate::allow_config::AllowSection,
+    #[serde(default)]
+    on_error: crate::on_error::OnErrorSection,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -88,6 +94,10 @@ pub struct Config {
     pub cache_dir: PathBuf,
     /// `[cache] max_size` in bytes.
     pub cache_max_size: u64,
+    /// `[on_error]`: what infrastructure failures do.
+    pub on_error: crate::on_error::OnError,
+    /// `audit_log` and `audit_log_max`; `None` when no audit log is kept.
+    pub audit_log: Option<crate::audit_log::AuditLogSettings>,
 }
 
 /// Which file to read: `--config`, else `VOUCH_CONFIG`, else the default path.
@@ -118,6 +128,11 @@ pub fn load(path: &Path) -> Result<Config, String> {
     resolve(path, file, text.as_bytes()).map_err(|e| format!("configuration file {}: {e}", path.display()))
 }
 
+/// The configuration an empty file at the default path gives (for `vouch verify` in CI).
+pub fn defaults() -> Result<Config, String> {
+    resolve(Path::new(DEFAULT_PATH), File::default(), b"")
+}
+
 fn resolve(path: &Path, f: File, bytes: &[u8]) -> Result<Config, String> {
     let base = path.parent().unwrap_or(Path::new("/"));
     let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
@@ -145,6 +160,7 @@ fn resolve(path: &Path, f: File, bytes: &[u8]) -> Result<Config, String> {
         trust_store: abs(f.notation.trust_store.unwrap_or_else(|| "/etc/vouch/notation/truststore".into())),
         rego: f.policy.rego.map(abs),
         cache: None,
+        allow: crate::allow_config::resolve(&f.allow)?,
     };
     let cache_dir = abs(f.cache_dir.unwrap_or_else(|| "/var/lib/vouch".into()));
     let mut settings = settings;
@@ -152,7 +168,9 @@ fn resolve(path: &Path, f: File, bytes: &[u8]) -> Result<Config, String> {
     let cache = cache_settings(&f.cache, &cache_dir, bytes)?;
     let cache_max_size = cache.max_size;
     let settings = Settings { cache: f.cache.enabled.unwrap_or(true).then_some(cache), ..settings };
-    Ok(Config { settings, timeout, cache_dir, cache_max_size })
+    let on_error = crate::on_error::resolve(&f.on_error)?;
+    let audit_log = audit_log_settings(f.audit_log.map(abs), &f.audit_log_max)?;
+    Ok(Config { settings, timeout, cache_dir, cache_max_size, on_error, audit_log })
 }
 
 fn cache_settings(c: &CacheSection, dir: &Path, config_bytes: &[u8]) -> Result<CacheSettings, String> {
@@ -163,7 +181,7 @@ fn cache_settings(c: &CacheSection, dir: &Path, config_bytes: &[u8]) -> Result<C
     let max_size = match &c.max_size {
         None => vouch_cache::DEFAULT_MAX_SIZE,
         Some(SizeValue::Bytes(n)) => *n,
-        Some(SizeValue::Text(t)) => parse_size(t)?,
+        Some(SizeValue::Text(t)) => parse_size("cache.max_size", t)?,
     };
     Ok(CacheSettings {
         dir: dir.to_path_buf(),
@@ -186,7 +204,7 @@ fn parse_ttl(key: &str, t: &str) -> Result<Duration, String> {
 
 /// `"256MiB"`, `"1G"`, `"65536"`: bytes with an optional binary (KiB, MiB, GiB) or decimal
 /// (K, M, G, KB, MB, GB) unit.
-fn parse_size(t: &str) -> Result<u64, String> {
+fn parse_size(key: &str, t: &str) -> Result<u64, String> {
     let s = t.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -198,12 +216,26 @@ fn parse_size(t: &str) -> Result<u64, String> {
         "mib" => 1 << 20,
         "g" | "gb" => 1_000_000_000,
         "gib" => 1 << 30,
-        _ => return Err(format!("cache.max_size = {t:?} has an unknown unit (use bytes, or KiB, MiB, GiB)")),
+        _ => return Err(format!("{key} = {t:?} has an unknown unit (use bytes, or KiB, MiB, GiB)")),
     };
     num.parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(mult))
-        .ok_or_else(|| format!("cache.max_size = {t:?} is not a size like \"256MiB\""))
+        .ok_or_else(|| format!("{key} = {t:?} is not a size like \"256MiB\""))
+}
+
+/// `audit_log` (already absolute) and `audit_log_max` (default 50 MiB, at least 1 KiB).
+fn audit_log_settings(path: Option<PathBuf>, max: &Option<SizeValue>) -> Result<Option<crate::audit_log::AuditLogSettings>, String> {
+    use crate::audit_log::{AuditLogSettings, DEFAULT_MAX, MIN_MAX};
+    let max_bytes = match max {
+        None => DEFAULT_MAX,
+        Some(SizeValue::Bytes(n)) => *n,
+        Some(SizeValue::Text(t)) => parse_size("audit_log_max", t)?,
+    };
+    if max_bytes < MIN_MAX {
+        return Err(format!("audit_log_max must be at least {MIN_MAX} bytes (e.g. \"50MiB\")"));
+    }
+    Ok(path.map(|path| AuditLogSettings { path, max_bytes }))
 }
 
 fn parse_timeout(t: &str) -> Result<Duration, String> {
@@ -254,8 +286,8 @@ mod tests {
         let cache = c.settings.cache.unwrap();
         assert_eq!((cache.referrers_ttl, cache.allow_ttl, cache.deny_ttl), (Duration::from_secs(5), Duration::from_secs(60), Duration::ZERO));
         assert_eq!(cache.max_size, 64 << 20);
-        assert_eq!(parse_size("1000"), Ok(1000));
-        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("k", "1000"), Ok(1000));
+        assert_eq!(parse_size("k", "2 GiB"), Ok(2 << 30));
         assert_eq!(load_text("[cache]\nmax_size = 4096\n").unwrap().cache_max_size, 4096);
     }
 

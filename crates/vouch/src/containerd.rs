@@ -2,7 +2,8 @@
 
 use crate::cli::ContainerdArgs;
 use crate::config;
-use crate::output::{self, finish, plain_report, verdict, WatchState, EXIT_DENY};
+use crate::output::{self, finish, plain_report, WatchState, EXIT_DENY};
+use crate::{audit_log, break_glass, on_error};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -15,12 +16,14 @@ const STDIN_LIMIT: u64 = 1024 * 1024;
 /// Runs one containerd verification and ends the process.
 pub fn run(a: ContainerdArgs) -> u8 {
     let started = Instant::now();
+    let break_glass = break_glass::activate();
     let subject = format!("{}@{}", a.name, a.digest);
     let state = Arc::new(Mutex::new(WatchState {
         deadline: started + config::DEFAULT_TIMEOUT,
         budget: config::DEFAULT_TIMEOUT,
         mode: Mode::Enforce,
         subject: subject.clone(),
+        on_error: on_error::OnError::default(),
     }));
     let progress = Progress::default();
     output::start_watchdog(state.clone(), progress.clone());
@@ -30,27 +33,38 @@ pub fn run(a: ContainerdArgs) -> u8 {
     };
 
     progress.set("reading the descriptor on stdin");
+    let cfg_path = config::path(a.config.as_deref());
     let req = match request(&a) {
         Ok(r) => r,
-        Err(reason) => return deny(reason, "input"),
+        Err(reason) => {
+            // Bad input is a decision too: log it when the configuration names an audit log.
+            if let Ok(cfg) = config::load(&cfg_path) {
+                audit_log::attach(cfg.audit_log, &a.name, &a.digest, started);
+            }
+            return deny(reason, "input");
+        }
     };
     progress.set("loading the configuration");
-    let cfg_path = config::path(a.config.as_deref());
-    let cfg = match config::load(&cfg_path) {
+    let mut cfg = match config::load(&cfg_path) {
         Ok(c) => c,
         Err(reason) => return deny(reason, "config"),
     };
+    audit_log::attach(cfg.audit_log.clone(), &a.name, &a.digest, started);
+    if break_glass.is_some() {
+        cfg.settings.mode = Mode::Audit;
+    }
     if let Ok(mut s) = state.lock() {
         s.deadline = started + cfg.timeout;
         s.budget = cfg.timeout;
         s.mode = cfg.settings.mode;
         s.subject = req.subject_name();
+        s.on_error = cfg.on_error;
     }
     let deadline = Deadline::after(cfg.timeout.saturating_sub(started.elapsed()));
     let now = time::OffsetDateTime::now_utc();
     let report = vouch_pipeline::verify(&cfg.settings, &req, &deadline, now, &progress);
     log_decision(&report, started);
-    let (report, code) = verdict(report, cfg.settings.mode);
+    let (report, code) = on_error::verdict(report, cfg.settings.mode, &cfg.on_error);
     finish(&report, code)
 }
 

@@ -6,15 +6,25 @@
 //! The same binary serves CI (`vouch verify REF`) and maintains its cache (`vouch cache
 //! stats|prune|clear`) and tests Rego policies over saved reports (`vouch policy test`).
 
-mod cache_cmd;
+mod allow_config;
+mod audit_log;
 mod auth_config;
+mod break_glass;
+mod cache_cmd;
 mod cli;
 mod config;
 mod containerd;
+mod doctor;
+mod install;
+mod log_cmd;
 mod logging;
+mod on_error;
 mod output;
+mod platform;
 mod policy_test;
+mod sync;
 mod verify;
+mod verify_output;
 
 use std::process::ExitCode;
 
@@ -26,11 +36,20 @@ fn main() -> ExitCode {
             print!("{text}");
             code
         }
-        cli::Parsed::UsageError(reason) => output::usage_error(&reason),
+        cli::Parsed::UsageError(reason) => {
+            if break_glass::is_containerd_invocation(&args) {
+                break_glass::activate();
+            }
+            output::usage_error(&reason)
+        }
         cli::Parsed::Containerd(a) => containerd::run(a),
         cli::Parsed::Verify(a) => verify::run(a),
         cli::Parsed::Cache(a) => cache_cmd::run(a),
         cli::Parsed::PolicyTest(policy, cases) => policy_test::run(&policy, &cases),
+        cli::Parsed::Doctor(config, a) => doctor::run(config, a),
+        cli::Parsed::Install(a) => install::run(a),
+        cli::Parsed::Sync(a) => sync::run(a),
+        cli::Parsed::Log(config, opts) => log_cmd::run(config.as_deref(), &opts),
     };
     ExitCode::from(code)
 }

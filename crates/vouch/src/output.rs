@@ -19,9 +19,13 @@ pub const EXIT_USAGE: u8 = 2;
 static PRINTED: Mutex<()> = Mutex::new(());
 
 /// Prints `report` and ends the process with `code`. A second caller (the watchdog racing the
-/// run) blocks here until the first has exited.
+/// run) blocks here until the first has exited. Break-glass, when active, turns the code into 0
+/// and marks the report; the decision goes to the audit log when one is attached.
 pub fn finish(report: &Report, code: u8) -> ! {
     let _guard = PRINTED.lock().unwrap_or_else(|p| p.into_inner());
+    let mut report = report.clone();
+    let code = crate::break_glass::apply(&mut report, code);
+    crate::audit_log::record(&report, code);
     let json = report.to_json_bounded(STDOUT_LIMIT - 1);
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(json.as_bytes());
@@ -70,6 +74,8 @@ pub struct WatchState {
     pub mode: Mode,
     /// The image, as far as known.
     pub subject: String,
+    /// `[on_error]`: whether a passed deadline allows the pull.
+    pub on_error: crate::on_error::OnError,
 }
 
 /// Starts a thread that ends the process with a deadline deny if the run has not finished
@@ -82,7 +88,9 @@ pub fn start_watchdog(state: Arc<Mutex<WatchState>>, progress: Progress) {
         let fire_at = s.deadline + GRACE;
         let now = Instant::now();
         if now < fire_at {
-            std::thread::sleep(fire_at - now);
+            // Short naps: the configured timeout replaces the default once the configuration
+            // is loaded, and may be shorter.
+            std::thread::sleep((fire_at - now).min(Duration::from_millis(50)));
             continue;
         }
         let step = progress.get();
@@ -90,7 +98,7 @@ pub fn start_watchdog(state: Arc<Mutex<WatchState>>, progress: Progress) {
         let reason = format!("deny {}: deadline of {:?} exceeded while {step}", s.subject, s.budget);
         log::error!("{reason}");
         let report = plain_report(false, s.mode.name(), &s.subject, reason, Some("deadline"));
-        let (report, code) = verdict(report, s.mode);
+        let (report, code) = crate::on_error::verdict(report, s.mode, &s.on_error);
         finish(&report, code);
     });
 }
