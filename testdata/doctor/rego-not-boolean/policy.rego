@@ -1,0 +1,3 @@
+package ratify.policy
+
+valid := count(input.verifierReports)
