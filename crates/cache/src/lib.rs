@@ -50,6 +50,14 @@ pub enum CacheError {
         /// The OS error.
         source: io::Error,
     },
+    /// The cache directory can be written by others, who could forge verdicts.
+    #[error("cache directory {path} is not private ({reason}); vouch runs without it (chown it to the user vouch runs as and chmod 0700)")]
+    NotPrivate {
+        /// The directory.
+        path: PathBuf,
+        /// Who else can write.
+        reason: String,
+    },
     /// The cache path exists but is not a directory.
     #[error("cache directory {path} exists but is not a directory (remove it or point cache_dir elsewhere)")]
     NotADirectory {
@@ -120,7 +128,7 @@ impl Cache {
     /// entries; [`Cache::finish`] evicts the least recently used ones above it.
     pub fn open(root: &Path, max_size: u64) -> Result<Cache, CacheError> {
         match fs::metadata(root) {
-            Ok(m) if m.is_dir() => {}
+            Ok(m) if m.is_dir() => check_private(root, &m)?,
             Ok(_) => return Err(CacheError::NotADirectory { path: root.to_path_buf() }),
             Err(_) => DirBuilder::new()
                 .recursive(true)
@@ -321,6 +329,25 @@ fn valid_name(key: &str) -> bool {
 }
 
 /// Creates `dir` (mode 0700) unless it already exists.
+/// A cache directory must belong to the user vouch runs as and be writable by nobody else:
+/// whoever can write there can plant an allow verdict.
+fn check_private(root: &Path, m: &fs::Metadata) -> Result<(), CacheError> {
+    use std::os::unix::fs::MetadataExt as _;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let reason = if m.uid() != euid {
+        Some(format!("owned by uid {}, vouch runs as uid {euid}", m.uid()))
+    } else if m.mode() & 0o022 != 0 {
+        Some(format!("mode {:o} lets group or others write", m.mode() & 0o7777))
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(CacheError::NotPrivate { path: root.to_path_buf(), reason }),
+        None => Ok(()),
+    }
+}
+
 fn ensure_dir(dir: &Path) -> io::Result<()> {
     match DirBuilder::new().mode(0o700).create(dir) {
         Err(e) if !dir.is_dir() => Err(e),

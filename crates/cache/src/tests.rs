@@ -197,3 +197,16 @@ fn concurrent_writers_leave_one_whole_entry() {
     assert!(c.get(Kind::Verdicts, &key("same")).is_some());
     assert_eq!(c.stats().unwrap().kinds[2].entries, 1);
 }
+
+#[test]
+fn a_cache_dir_others_can_write_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = std::env::temp_dir().join(format!("vouch-cache-open-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let err = Cache::open(&dir, 1 << 20).err().expect("a world-writable cache dir is refused");
+    assert!(err.to_string().contains("not private") && err.to_string().contains("777"), "{err}");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(Cache::open(&dir, 1 << 20).is_ok());
+    std::fs::remove_dir_all(&dir).ok();
+}

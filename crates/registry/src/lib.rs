@@ -294,18 +294,25 @@ impl Client {
             Some(ep) => self.referrers_api(ep, image, subject, artifact_type, deadline, &step)?,
             None => None,
         };
-        let (all, source) = match found {
-            Some(list) => (list, ReferrersSource::Api),
-            None => (self.tag_schema(image, subject, deadline, &step)?, ReferrersSource::TagSchema),
+        let (all, source, cut) = match found {
+            Some((list, cut)) => (list, ReferrersSource::Api, cut),
+            None => (self.tag_schema(image, subject, deadline, &step)?, ReferrersSource::TagSchema, false),
         };
-        let mut descriptors: Vec<Descriptor> =
-            all.into_iter().filter(|d| d.artifact_type.as_deref().is_none_or(|t| t == artifact_type)).collect();
-        let truncated = descriptors.len() > self.opts.max_signatures;
+        // A manifest listed twice (or on pages that repeat) is examined once, and does not
+        // take a second place under the cap.
+        let mut listed = std::collections::HashSet::new();
+        let mut descriptors: Vec<Descriptor> = all
+            .into_iter()
+            .filter(|d| d.artifact_type.as_deref().is_none_or(|t| t == artifact_type))
+            .filter(|d| listed.insert(d.digest.clone()))
+            .collect();
+        let truncated = cut || descriptors.len() > self.opts.max_signatures;
         descriptors.truncate(self.opts.max_signatures);
         Ok(Referrers { descriptors, source, truncated })
     }
 
-    /// The referrers API; `Ok(None)` when the registry does not offer it.
+    /// The referrers API; `Ok(None)` when the registry does not offer it. With the list, whether
+    /// pages were left unread (past the page or signature cap, or on another host).
     fn referrers_api(
         &self,
         ep: &Endpoint,
@@ -314,11 +321,13 @@ impl Client {
         artifact_type: &str,
         deadline: &Deadline,
         step: &str,
-    ) -> Result<Option<Vec<Descriptor>>, RegistryError> {
+    ) -> Result<Option<(Vec<Descriptor>, bool)>, RegistryError> {
         let mut out = Vec::new();
         let mut path = format!("/{}/referrers/{subject}", image.repository);
         let mut query = vec![("artifactType", artifact_type.to_string())];
-        for _ in 0..MAX_REFERRER_PAGES {
+        let mut visited = std::collections::HashSet::new();
+        let mut cut = false;
+        for page in 1..=MAX_REFERRER_PAGES {
             let mut req = self.req("GET", path.clone(), Some(MEDIA_TYPE_OCI_INDEX), image, step);
             req.query = query.clone();
             let resp = match self.transport.send(ep, &req, deadline) {
@@ -333,20 +342,25 @@ impl Client {
                 return Ok(None);
             };
             out.extend(index.manifests);
-            if out.len() > self.opts.max_signatures {
+            let Some(next) = next else { break };
+            if !visited.insert(next.clone()) {
+                log::warn!("{}: the referrers pages of {} loop back to {next}; the list ends there", ep.authority, subject.short());
                 break;
             }
-            let Some(next) = next else { break };
-            match next.strip_prefix(&ep.api_root) {
+            let more = page < MAX_REFERRER_PAGES && out.len() <= self.opts.max_signatures;
+            match next.strip_prefix(&ep.api_root).filter(|_| more) {
                 Some(p) => {
                     let (p, q) = p.split_once('?').unwrap_or((p, ""));
                     path = p.to_string();
                     query = parse_query(q);
                 }
-                None => break,
+                None => {
+                    cut = true;
+                    break;
+                }
             }
         }
-        Ok(Some(out))
+        Ok(Some((out, cut)))
     }
 
     /// The `sha256-<hex>` tag-schema index; a missing tag means no referrers.

@@ -6,9 +6,12 @@
 //! - [`signer`]: a development-only Notary Project signer: test CA, leaf certificates, JWS envelopes.
 //! - [`referrers`]: a loopback front that adds the OCI referrers API to that registry.
 //! - [`containerd`]: runs a verifier binary exactly as containerd's bindir plugin does.
+//! - [`hostile`]: a scripted loopback registry that misbehaves on purpose, path by path, and a
+//!   signed image held in memory to serve from it.
 
 pub mod auth;
 pub mod containerd;
+pub mod hostile;
 pub mod layout;
 pub mod referrers;
 pub mod registry;
