@@ -65,6 +65,27 @@ enum Command {
         #[command(subcommand)]
         action: PolicyAction,
     },
+    /// Work with vouch's configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+/// What `vouch config` does.
+#[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// Convert a Ratify v1 configuration (config.json, or its Verifier/Store/Policy resources in
+    /// YAML) into vouch's: the trust policy, trust store and policy.rego go into DIR, the
+    /// config.toml is printed on stdout, and what has no vouch equivalent is listed on stderr.
+    ImportRatify {
+        /// Ratify's config.json (or a YAML file of its custom resources).
+        #[arg(value_name = "RATIFY_CONFIG")]
+        ratify_config: PathBuf,
+        /// Where trustpolicy.json, truststore/ and policy.rego are written.
+        #[arg(long, value_name = "DIR", default_value = crate::import_ratify::DEFAULT_OUT_DIR)]
+        out_dir: PathBuf,
+    },
 }
 
 /// What `vouch policy` does.
@@ -140,6 +161,8 @@ pub enum Parsed {
     Cache(CacheArgs),
     /// `vouch policy test POLICY CASES_DIR`.
     PolicyTest(PathBuf, PathBuf),
+    /// `vouch config import-ratify RATIFY_CONFIG --out-dir DIR`.
+    ImportRatify(PathBuf, PathBuf),
     /// `vouch doctor`, with the `--config` flag.
     Doctor(Option<PathBuf>, crate::doctor::DoctorArgs),
     /// `vouch install`.
@@ -195,6 +218,9 @@ pub fn parse(args: &[String]) -> Parsed {
             Parsed::Cache(CacheArgs { config: cli.config, action, output })
         }
         Some(Command::Policy { action: PolicyAction::Test { policy, cases } }) => Parsed::PolicyTest(policy, cases),
+        Some(Command::Config { action: ConfigAction::ImportRatify { ratify_config, out_dir } }) => {
+            Parsed::ImportRatify(ratify_config, out_dir)
+        }
         Some(Command::Doctor(a)) => Parsed::Doctor(cli.config, a),
         Some(Command::Install(a)) => Parsed::Install(a),
         Some(Command::Sync(a)) => Parsed::Sync(a),
@@ -274,5 +300,14 @@ mod tests {
         let p = parse(&argv("vouch policy test p.rego cases"));
         assert!(matches!(p, Parsed::PolicyTest(a, b) if a.to_str() == Some("p.rego") && b.to_str() == Some("cases")));
         assert!(matches!(parse(&argv("vouch policy test p.rego")), Parsed::UsageError(_)));
+    }
+
+    #[test]
+    fn config_import_ratify_subcommand() {
+        let p = parse(&argv("vouch config import-ratify r.json --out-dir o"));
+        assert!(matches!(p, Parsed::ImportRatify(a, b) if a.to_str() == Some("r.json") && b.to_str() == Some("o")));
+        let p = parse(&argv("vouch config import-ratify r.json"));
+        assert!(matches!(p, Parsed::ImportRatify(_, b) if b.to_str() == Some("vouch-import")));
+        assert!(matches!(parse(&argv("vouch config import-ratify")), Parsed::UsageError(_)));
     }
 }

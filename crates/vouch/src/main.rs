@@ -4,7 +4,8 @@
 //! application/vnd.oci.descriptor.v1+json` with the image's descriptor on stdin; vouch prints
 //! one JSON report on stdout and exits 0 to allow the pull, 1 to deny it, 2 for usage errors.
 //! The same binary serves CI (`vouch verify REF`) and maintains its cache (`vouch cache
-//! stats|prune|clear`) and tests Rego policies over saved reports (`vouch policy test`).
+//! stats|prune|clear`), tests Rego policies over saved reports (`vouch policy test`) and imports
+//! Ratify configurations (`vouch config import-ratify`).
 
 mod allow_config;
 mod audit_log;
@@ -15,6 +16,7 @@ mod cli;
 mod config;
 mod containerd;
 mod doctor;
+mod import_ratify;
 mod install;
 mod log_cmd;
 mod logging;
@@ -46,6 +48,7 @@ fn main() -> ExitCode {
         cli::Parsed::Verify(a) => verify::run(a),
         cli::Parsed::Cache(a) => cache_cmd::run(a),
         cli::Parsed::PolicyTest(policy, cases) => policy_test::run(&policy, &cases),
+        cli::Parsed::ImportRatify(input, out_dir) => import_ratify::run(&input, &out_dir),
         cli::Parsed::Doctor(config, a) => doctor::run(config, a),
         cli::Parsed::Install(a) => install::run(a),
         cli::Parsed::Sync(a) => sync::run(a),
