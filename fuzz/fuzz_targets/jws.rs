@@ -1,0 +1,5 @@
+//! JWS envelopes as they arrive from a registry: parsing must refuse, never panic.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = vouch_notation::envelope::parse_jws(data);
+});
