@@ -114,8 +114,14 @@ fn lookup(cache: &Cache, key: &str) -> Option<Report> {
 
 fn store(cache: &Cache, key: &str, report: &Report, cs: &CacheSettings, now: OffsetDateTime) {
     let Some(ttl) = time_to_live(report, cs, now) else { return };
+    // The lifetime counts from `now`, when verification began, but the cache counts from the
+    // write: take off the time verification took, so that no verdict outlives the expiry it
+    // was capped by. (Recomputing against the write time instead would miss an expiry that
+    // passed during verification and give the verdict the full TTL.)
+    let spent = Duration::try_from(OffsetDateTime::now_utc() - now).unwrap_or(Duration::ZERO);
+    let Some(left) = ttl.checked_sub(spent).filter(|d| !d.is_zero()) else { return };
     if let Ok(body) = serde_json::to_vec(report) {
-        cache.put(Kind::Verdicts, key, &body, Some(ttl));
+        cache.put(Kind::Verdicts, key, &body, Some(left));
     }
 }
 
