@@ -331,24 +331,6 @@ fn cache_commands_report_prune_and_clear() {
     assert!(!cached(&assert_allow(&env.verify(&image))));
 }
 
-/// Every entry file (not a leftover temporary file) decodes, and content entries hold the bytes
-/// their digest names.
-fn assert_cache_intact(root: &Path) {
-    for kind in ["content", "referrers", "verdicts", "revocation", "tokens"] {
-        let Ok(dir) = std::fs::read_dir(root.join(kind)) else { continue };
-        for file in dir.flatten() {
-            let name = file.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".tmp-") {
-                continue;
-            }
-            let bytes = std::fs::read(file.path()).unwrap();
-            let entry = vouch_cache::entry::decode(&bytes).unwrap_or_else(|e| panic!("{kind}/{name} is damaged: {e}"));
-            if kind == "content" {
-                assert_eq!(name, format!("sha256-{}", Digest::sha256_of(&entry.body).hex()), "content/{name} holds other bytes");
-            }
-        }
-    }
-}
 
 /// vouch killed with SIGKILL at many points of cold verifications (cache writes included)
 /// leaves a cache that the next runs read correctly: every verdict is still right and no

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
-use vouch_core::{Descriptor, Digest, MEDIA_TYPE_DESCRIPTOR, MEDIA_TYPE_JWS, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST};
+use vouch_core::{Descriptor, MEDIA_TYPE_DESCRIPTOR, MEDIA_TYPE_JWS, MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST};
 use vouch_testkit::containerd::descriptor_line;
 use vouch_testkit::hostile::{referrers_index, Behaviour, HostileRegistry, SignedImage};
 use vouch_testkit::registry::{free_port, TestRegistry, REGISTRY_BIN};
@@ -298,24 +298,6 @@ fn classify(o: &Outcome, images: &[Image]) -> Verdict {
     }
 }
 
-/// Every entry file (not a leftover temporary file) decodes, and content entries hold the bytes
-/// their digest names.
-fn assert_cache_intact(root: &Path) {
-    for kind in ["content", "referrers", "verdicts", "revocation", "tokens"] {
-        let Ok(dir) = std::fs::read_dir(root.join(kind)) else { continue };
-        for file in dir.flatten() {
-            let name = file.file_name().to_string_lossy().into_owned();
-            if name.starts_with(".tmp-") {
-                continue;
-            }
-            let bytes = std::fs::read(file.path()).unwrap();
-            let entry = vouch_cache::entry::decode(&bytes).unwrap_or_else(|e| panic!("{kind}/{name} is damaged: {e}"));
-            if kind == "content" {
-                assert_eq!(name, format!("sha256-{}", Digest::sha256_of(&entry.body).hex()), "content/{name} holds other bytes");
-            }
-        }
-    }
-}
 
 /// A vouch configuration for `host` with the given `timeout`, in `dir`.
 fn configure(dir: &Path, ca: &TestCa, host: &str, timeout: &str) -> PathBuf {

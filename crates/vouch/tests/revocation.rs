@@ -133,6 +133,19 @@ impl Pki {
     }
 }
 
+/// A registry holding `repo:v1` signed by the PKI's revocable leaf; the image and the `-name`
+/// containerd would pass.
+fn signed_image(pki: &Pki, repo: &str) -> (TestRegistry, vouch_core::Descriptor, String) {
+    let signer = TestSigner::from_pem(&pki.read("leaf.key"), &(pki.read("leaf.crt") + &pki.read("root.crt"))).unwrap();
+    let registry = TestRegistry::start().expect("start docker-registry");
+    let host = registry.host().to_string();
+    let image = push_demo_image(&host, repo, "v1").unwrap();
+    let envelope = signer.sign_jws(&image, &SignOptions::default()).unwrap();
+    push_signature(&host, repo, &image, &envelope, MEDIA_TYPE_JWS).unwrap();
+    let name = format!("{host}/{repo}:v1@{}", image.digest);
+    (registry, image, name)
+}
+
 /// A vouch configuration trusting `root_pem` under `strict`, with its own cache directory.
 fn config(root_pem: &str, host: &str) -> (TempDir, std::path::PathBuf) {
     let dir = TempDir::new("revocation-config");
@@ -151,13 +164,8 @@ fn a_revoked_signer_is_denied_and_a_good_one_allowed() {
     }
     let server = CrlServer::start();
     let pki = Pki::new(&format!("http://{}/root.crl", server.addr));
-    let signer = TestSigner::from_pem(&pki.read("leaf.key"), &(pki.read("leaf.crt") + &pki.read("root.crt"))).unwrap();
-    let registry = TestRegistry::start().expect("start docker-registry");
+    let (registry, image, name) = signed_image(&pki, "demo/revocable");
     let host = registry.host().to_string();
-    let image = push_demo_image(&host, "demo/revocable", "v1").unwrap();
-    let envelope = signer.sign_jws(&image, &SignOptions::default()).unwrap();
-    push_signature(&host, "demo/revocable", &image, &envelope, MEDIA_TYPE_JWS).unwrap();
-    let name = format!("{host}/demo/revocable:v1@{}", image.digest);
 
     *server.body.lock().unwrap() = pki.crl(false);
     let (_dir, cfg) = config(&pki.read("root.crt"), &host);
@@ -184,13 +192,8 @@ fn a_verified_crl_is_reused_from_the_cache() {
     }
     let server = CrlServer::start();
     let pki = Pki::new(&format!("http://{}/root.crl", server.addr));
-    let signer = TestSigner::from_pem(&pki.read("leaf.key"), &(pki.read("leaf.crt") + &pki.read("root.crt"))).unwrap();
-    let registry = TestRegistry::start().expect("start docker-registry");
+    let (registry, image, name) = signed_image(&pki, "demo/crl-cache");
     let host = registry.host().to_string();
-    let image = push_demo_image(&host, "demo/crl-cache", "v1").unwrap();
-    let envelope = signer.sign_jws(&image, &SignOptions::default()).unwrap();
-    push_signature(&host, "demo/crl-cache", &image, &envelope, MEDIA_TYPE_JWS).unwrap();
-    let name = format!("{host}/demo/crl-cache:v1@{}", image.digest);
     *server.body.lock().unwrap() = pki.crl(false);
 
     let (_dir, cfg) = config(&pki.read("root.crt"), &host);

@@ -97,3 +97,23 @@ pub fn assert_allow(run: &VerifierRun) -> Value {
     assert!(v["reason"].as_str().unwrap().starts_with("allow "), "{v}");
     v
 }
+
+/// Every cache entry file (not a leftover temporary file) under `root` decodes, and content
+/// entries hold the bytes their digest names.
+pub fn assert_cache_intact(root: &Path) {
+    for kind in ["content", "referrers", "verdicts", "revocation", "tokens"] {
+        let Ok(dir) = std::fs::read_dir(root.join(kind)) else { continue };
+        for file in dir.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp-") {
+                continue;
+            }
+            let bytes = std::fs::read(file.path()).unwrap();
+            let entry = vouch_cache::entry::decode(&bytes).unwrap_or_else(|e| panic!("{kind}/{name} is damaged: {e}"));
+            if kind == "content" {
+                let hex = vouch_core::Digest::sha256_of(&entry.body).hex().to_string();
+                assert_eq!(name, format!("sha256-{hex}"), "content/{name} holds other bytes");
+            }
+        }
+    }
+}
