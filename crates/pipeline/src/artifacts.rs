@@ -125,41 +125,45 @@ fn fetch(client: &Client, req: &Request, desc: &Descriptor, deadline: &Deadline)
         other => Fetch::Unusable(other.to_string()),
     };
     let bytes = client.fetch_manifest(&req.image, desc, deadline).map_err(on_err)?;
-    let manifest: SignatureManifest = serde_json::from_slice(&bytes)
-        .map_err(|e| Fetch::Unusable(format!("signature manifest {} is not valid JSON: {e}", desc.digest.short())))?;
+    let Some(layer) = signature_layer(&bytes, desc, &req.subject.digest).map_err(Fetch::Unusable)? else { return Ok(None) };
+    let layer = &layer;
+    let envelope = client.fetch_blob(&req.image, layer, deadline).map_err(on_err)?;
+    Ok(Some(SignatureArtifact { manifest: desc.clone(), media_type: layer.media_type.clone(), envelope }))
+}
+
+/// The envelope layer of the signature manifest `bytes` (whose descriptor is `desc`) for the
+/// image `subject`: `Ok(None)` when the manifest is not a Notary Project signature, `Err` (the
+/// reason) when it is one that cannot be used — not JSON, for another image, without a subject,
+/// or without exactly one JWS or COSE layer. Public so that fuzzing and tests reach the exact
+/// code a run uses.
+pub fn signature_layer(bytes: &[u8], desc: &Descriptor, subject: &vouch_core::Digest) -> Result<Option<Descriptor>, String> {
+    let manifest: SignatureManifest = serde_json::from_slice(bytes)
+        .map_err(|e| format!("signature manifest {} is not valid JSON: {e}", desc.digest.short()))?;
     let artifact_type = manifest.artifact_type.clone().or_else(|| manifest.config.as_ref().map(|c| c.media_type.clone()));
     if artifact_type.as_deref() != Some(NOTARY_SIGNATURE_ARTIFACT_TYPE) {
         return Ok(None);
     }
     match &manifest.subject {
-        Some(s) if s.digest == req.subject.digest => {}
-        Some(s) => {
-            return Err(Fetch::Unusable(format!(
-                "signature manifest {} is for {}, not for this image",
-                desc.digest.short(),
-                s.digest.short()
-            )))
-        }
-        None => return Err(Fetch::Unusable(format!("signature manifest {} has no subject", desc.digest.short()))),
+        Some(s) if s.digest == *subject => {}
+        Some(s) => return Err(format!("signature manifest {} is for {}, not for this image", desc.digest.short(), s.digest.short())),
+        None => return Err(format!("signature manifest {} has no subject", desc.digest.short())),
     }
-    let layer = envelope_layer(&manifest, desc)?;
-    let envelope = client.fetch_blob(&req.image, layer, deadline).map_err(on_err)?;
-    Ok(Some(SignatureArtifact { manifest: desc.clone(), media_type: layer.media_type.clone(), envelope }))
+    envelope_layer(&manifest, desc).cloned().map(Some)
 }
 
-fn envelope_layer<'m>(manifest: &'m SignatureManifest, desc: &Descriptor) -> Result<&'m Descriptor, Fetch> {
+fn envelope_layer<'m>(manifest: &'m SignatureManifest, desc: &Descriptor) -> Result<&'m Descriptor, String> {
     match manifest.layers.as_slice() {
         [layer] if layer.media_type == MEDIA_TYPE_JWS || layer.media_type == MEDIA_TYPE_COSE => Ok(layer),
-        [layer] => Err(Fetch::Unusable(format!(
+        [layer] => Err(format!(
             "signature manifest {} has an envelope of unsupported media type {:?} (expected {MEDIA_TYPE_JWS} or {MEDIA_TYPE_COSE})",
             desc.digest.short(),
             layer.media_type
-        ))),
-        layers => Err(Fetch::Unusable(format!(
+        )),
+        layers => Err(format!(
             "signature manifest {} has {} layers, expected exactly one signature envelope",
             desc.digest.short(),
             layers.len()
-        ))),
+        )),
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod allowlist;
 mod artifacts;
+pub use artifacts::signature_layer;
 mod reason;
 mod revocation;
 mod verdicts;

@@ -20,6 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use transport::{read_body, Req, Transport};
+pub use transport::token_answer;
 use vouch_core::{
     Deadline, Descriptor, Digest, ImageRef, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST_LIST,
     MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_OCI_MANIFEST,
@@ -87,6 +88,17 @@ pub struct Referrers {
 struct IndexBody {
     #[serde(default)]
     manifests: Vec<Descriptor>,
+}
+
+/// The `manifests` of an OCI image index, as the referrers API and the `sha256-<hex>` tag
+/// schema return them. Public so that fuzzing and tests reach the exact parsing a run uses.
+pub fn index_manifests(body: &[u8]) -> Result<Vec<Descriptor>, serde_json::Error> {
+    // serde would also read a struct from a JSON array; an index is always an object.
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    if !value.is_object() {
+        return Err(serde::de::Error::custom("an OCI index is a JSON object"));
+    }
+    serde_json::from_value::<IndexBody>(value).map(|i| i.manifests)
 }
 
 /// A registry client for one run.
@@ -337,11 +349,11 @@ impl Client {
             };
             let next = resp.header("link").and_then(next_link);
             let body = read_body(resp, self.opts.max_manifest_bytes, "referrers list", step, deadline)?;
-            let Ok(index) = serde_json::from_slice::<IndexBody>(&body) else {
+            let Ok(manifests) = index_manifests(&body) else {
                 // Not an index: the registry does not speak the referrers API.
                 return Ok(None);
             };
-            out.extend(index.manifests);
+            out.extend(manifests);
             let Some(next) = next else { break };
             if !visited.insert(next.clone()) {
                 log::warn!("{}: the referrers pages of {} loop back to {next}; the list ends there", ep.authority, subject.short());
@@ -374,11 +386,10 @@ impl Client {
                 Err(e) => return Err(e),
             };
             let body = read_body(resp, self.opts.max_manifest_bytes, "referrers tag index", step, deadline)?;
-            let index: IndexBody = serde_json::from_slice(&body).map_err(|e| RegistryError::BadResponse {
+            index_manifests(&body).map_err(|e| RegistryError::BadResponse {
                 what: format!("referrers tag index {tag}"),
                 reason: format!("not an OCI index: {e}"),
-            })?;
-            Ok(index.manifests)
+            })
         })
     }
 
@@ -429,7 +440,8 @@ fn media_type_field(body: &[u8]) -> Option<String> {
 }
 
 /// The target of `Link: <…>; rel="next"`.
-fn next_link(header: &str) -> Option<String> {
+/// The target of a `Link: <…>; rel="next"` header (referrers paging).
+pub fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         params.contains("rel=\"next\"").then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_string())

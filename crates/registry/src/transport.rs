@@ -350,17 +350,23 @@ impl TokenRequest<'_> {
             }
         };
         let body = read_body(resp, MAX_TOKEN_BODY, "token answer", "getting a registry token", self.deadline).map_err(|e| TokenFailure::Registry(Box::new(e)))?;
-        #[derive(serde::Deserialize)]
-        struct Raw {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
-        }
-        let raw: Raw = serde_json::from_slice(&body).map_err(|_| TokenFailure::Bad("the answer is not token JSON".into()))?;
-        let token = raw.token.filter(|t| !t.is_empty()).or(raw.access_token).filter(|t| !t.is_empty());
-        let token = token.ok_or_else(|| TokenFailure::Bad("the answer has no token".into()))?;
-        Ok(TokenAnswer { token, expires_in: raw.expires_in })
+        let (token, expires_in) = token_answer(&body).map_err(TokenFailure::Bad)?;
+        Ok(TokenAnswer { token, expires_in })
     }
+}
+
+/// A token endpoint's answer: the token (`token`, else `access_token`) and `expires_in`, or why
+/// the answer is not one. Public so that fuzzing and tests reach the exact parsing a run uses.
+pub fn token_answer(body: &[u8]) -> Result<(String, Option<u64>), String> {
+    #[derive(serde::Deserialize)]
+    struct Raw {
+        token: Option<String>,
+        access_token: Option<String>,
+        expires_in: Option<u64>,
+    }
+    let raw: Raw = serde_json::from_slice(body).map_err(|_| "the answer is not token JSON".to_string())?;
+    let token = raw.token.filter(|t| !t.is_empty()).or(raw.access_token).filter(|t| !t.is_empty());
+    Ok((token.ok_or("the answer has no token")?, raw.expires_in))
 }
 
 /// The username for a Basic token request made with an identity token.

@@ -55,3 +55,30 @@ fn node_credentials_corpus() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn registry_answers_corpus() {
+    for input in corpus("registry_answers") {
+        let Some((&which, body)) = input.split_first() else { continue };
+        match which % 3 {
+            0 => drop(vouch_registry::index_manifests(body)),
+            1 => drop(vouch_registry::token_answer(body)),
+            _ => {
+                if let Ok(text) = std::str::from_utf8(body) {
+                    let _ = vouch_registry::next_link(text);
+                }
+            }
+        }
+    }
+}
+
+/// The parsers behind the corpus give the answers a run relies on.
+#[test]
+fn registry_answers_parse_as_expected() {
+    assert_eq!(vouch_registry::token_answer(br#"{"access_token":"a","expires_in":60}"#).unwrap(), ("a".to_string(), Some(60)));
+    assert_eq!(vouch_registry::token_answer(br#"{"token":"","access_token":"b"}"#).unwrap().0, "b");
+    assert!(vouch_registry::token_answer(br#"{"token":""}"#).is_err());
+    assert_eq!(vouch_registry::next_link(r#"</v2/a/referrers/sha256:00?last=1>; rel="next""#).as_deref(), Some("/v2/a/referrers/sha256:00?last=1"));
+    assert!(vouch_registry::index_manifests(br#"{"schemaVersion":2,"manifests":[]}"#).unwrap().is_empty());
+    assert!(vouch_registry::index_manifests(b"[]").is_err());
+}
