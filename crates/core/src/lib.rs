@@ -9,6 +9,7 @@
 pub mod deadline;
 pub mod descriptor;
 pub mod digest;
+pub mod go_duration;
 pub mod pattern;
 pub mod reference;
 pub mod report;

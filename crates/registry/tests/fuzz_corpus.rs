@@ -82,3 +82,19 @@ fn registry_answers_parse_as_expected() {
     assert!(vouch_registry::index_manifests(br#"{"schemaVersion":2,"manifests":[]}"#).unwrap().is_empty());
     assert!(vouch_registry::index_manifests(b"[]").is_err());
 }
+
+#[test]
+fn provider_response_corpus() {
+    for input in corpus("provider_response") {
+        let _ = vouch_registry::auth::check_provider_response(&input, "credentialprovider.kubelet.k8s.io/v1", "r.example:5000/acme/app:1");
+    }
+}
+
+/// Found by the `provider_response` fuzz target: a `cacheDuration` too large for a Duration
+/// made the lookup panic; it is now refused as "not a duration".
+#[test]
+fn a_huge_cache_duration_is_refused_not_a_panic() {
+    let answer = br#"{"apiVersion":"credentialprovider.kubelet.k8s.io/v1","kind":"CredentialProviderResponse","cacheKeyType":"Registry","cacheDuration":"644444444444444444444444444444444444444446h","auth":{"*.e0":{"sswsswor[":"b"}}}"#;
+    let err = vouch_registry::auth::check_provider_response(answer, "credentialprovider.kubelet.k8s.io/v1", "r.example:5000/acme/app:1").unwrap_err();
+    assert!(err.contains("is not a duration"), "{err}");
+}

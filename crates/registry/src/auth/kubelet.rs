@@ -152,17 +152,38 @@ fn run_provider(ctx: &LookupCtx<'_>, p: &Provider, bin_dir: &Path, image: &str) 
         return Err(AuthError::Exec { program: shown, reason: format!("exited with {} ({said})", out.status) });
     }
     let bad = |reason: String| AuthError::BadAnswer { program: shown.clone(), expected: "a CredentialProviderResponse".into(), reason };
-    let resp: Response = serde_json::from_slice(&out.stdout).map_err(|e| bad(format!("{} bytes, {}", out.stdout.len(), e.classify_name())))?;
-    if resp.kind != "CredentialProviderResponse" || resp.api_version != p.api_version {
-        return Err(bad(format!("kind {:?} apiVersion {:?}, expected {:?}", resp.kind, resp.api_version, p.api_version)));
+    let answer = read_response(&out.stdout, &p.api_version, image, p.default_cache_duration.as_deref()).map_err(bad)?;
+    store(ctx, p, &answer.cache_key, answer.duration, &answer.auth);
+    Ok(answer.auth)
+}
+
+/// A provider's answer, checked.
+struct ProviderAnswer {
+    cache_key: String,
+    duration: Duration,
+    auth: BTreeMap<String, AuthConfig>,
+}
+
+fn read_response(stdout: &[u8], api_version: &str, image: &str, default_duration: Option<&str>) -> Result<ProviderAnswer, String> {
+    let resp: Response = serde_json::from_slice(stdout).map_err(|e| format!("{} bytes, {}", stdout.len(), e.classify_name()))?;
+    if resp.kind != "CredentialProviderResponse" || resp.api_version != api_version {
+        return Err(format!("kind {:?} apiVersion {:?}, expected {api_version:?}", resp.kind, resp.api_version));
     }
-    let key = cache_key(&resp.cache_key_type, image).ok_or_else(|| bad(format!("cacheKeyType {:?} is not Image, Registry or Global", resp.cache_key_type)))?;
-    let duration = match resp.cache_duration.as_deref().or(p.default_cache_duration.as_deref()) {
-        Some(d) => parse_go_duration(d).ok_or_else(|| bad(format!("cacheDuration {d:?} is not a duration")))?,
+    let cache_key = cache_key(&resp.cache_key_type, image).ok_or_else(|| format!("cacheKeyType {:?} is not Image, Registry or Global", resp.cache_key_type))?;
+    let duration = match resp.cache_duration.as_deref().or(default_duration) {
+        Some(d) => parse_go_duration(d).ok_or_else(|| format!("cacheDuration {d:?} is not a duration"))?,
         None => Duration::ZERO,
     };
-    store(ctx, p, &key, duration, &resp.auth);
-    Ok(resp.auth)
+    Ok(ProviderAnswer { cache_key, duration, auth: resp.auth })
+}
+
+/// Checks a kubelet credential provider's `CredentialProviderResponse` for `image` as a lookup
+/// does, and returns the registry patterns it has credentials for (never the credentials).
+/// Public so that fuzzing and tests reach the exact parsing a lookup uses.
+pub fn check_provider_response(stdout: &[u8], api_version: &str, image: &str) -> Result<Vec<String>, String> {
+    let answer = read_response(stdout, api_version, image, None)?;
+    let _ = pick(&answer.auth, image, "fuzz");
+    Ok(answer.auth.into_keys().collect())
 }
 
 /// The cache key for a `cacheKeyType`: the image, its registry, or one global key.
@@ -293,34 +314,9 @@ fn class(p: &[u8]) -> Option<(impl Fn(u8) -> bool, &[u8])> {
     Some((move |c: u8| ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != negate, &body[end + 1..]))
 }
 
-/// A Go duration (`"12h"`, `"1h30m"`, `"1.5s"`, `"300ms"`, `"0"`).
+/// Go duration syntax (`"12h"`, `"1h30m"`), as the kubelet reads `cacheDuration`.
 pub fn parse_go_duration(s: &str) -> Option<Duration> {
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).filter(|n| *n > 0)?;
-        let value: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(Duration::from_secs_f64(total))
+    vouch_core::go_duration::parse(s)
 }
 
 fn one_line(s: &str) -> String {

@@ -22,6 +22,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use vouch_core::Deadline;
 
+pub use kubelet::check_provider_response;
 pub use static_creds::StaticCredential;
 
 /// Default `[auth] exec_timeout`.

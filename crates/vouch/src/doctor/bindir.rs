@@ -2,7 +2,7 @@
 //! `max_verifiers` and `per_verifier_timeout` against vouch's `timeout`.
 
 use super::containerd_toml::{key_subject, Layers, BINDIR_PLUGIN};
-use super::{go_duration, Finding};
+use super::Finding;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -146,7 +146,7 @@ fn timeout(layers: &Layers, vouch_timeout: Duration) -> Option<Finding> {
     let subject = found.map_or_else(|| format!("{} (default 10s)", key_subject(layers.main_path(), &keys)), |f| key_subject(f.file, &keys));
     let value = match found {
         None => Some(DEFAULT_PER_VERIFIER_TIMEOUT),
-        Some(f) => f.value.as_str().and_then(go_duration::parse),
+        Some(f) => f.value.as_str().and_then(vouch_core::go_duration::parse),
     };
     let Some(value) = value else {
         return Some(Finding::error(subject, "is not a duration like \"10s\": containerd refuses the plugin configuration", "set per_verifier_timeout = \"10s\""));

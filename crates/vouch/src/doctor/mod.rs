@@ -9,7 +9,6 @@ mod bindir;
 mod containerd_toml;
 mod cri;
 mod finding;
-mod go_duration;
 mod version;
 pub mod vouch_checks;
 
