@@ -70,8 +70,8 @@ pub fn run_with_timeout(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &
             let _ = i.write_all(&data);
         }
     });
-    let out_rx = reader(child.stdout.take());
-    let err_rx = reader(child.stderr.take());
+    let out_rx = read_in_background(child.stdout.take());
+    let err_rx = read_in_background(child.stderr.take());
     let deadline = start + timeout;
     let mut killed = false;
     let stdout = match out_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -98,7 +98,9 @@ pub fn run_with_timeout(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &
     VerifierRun { exit_code, stdout, stderr, killed, elapsed: start.elapsed() }
 }
 
-fn reader<R: Read + Send + 'static>(r: Option<R>) -> mpsc::Receiver<String> {
+/// Reads `r` to its end on a thread of its own; the receiver gets everything it produced (an
+/// empty string without a stream), so a process's stdout and stderr drain independently.
+pub fn read_in_background<R: Read + Send + 'static>(r: Option<R>) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Vec::new();

@@ -138,18 +138,6 @@ struct Outcome {
     stderr: String,
 }
 
-fn collect<R: Read + Send + 'static>(r: Option<R>) -> mpsc::Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut buf);
-        }
-        let _ = tx.send(String::from_utf8_lossy(&buf).into_owned());
-    });
-    rx
-}
-
 fn spawn_pull(config: &Path, host: &str, images: &[Image], which: usize) -> Pull {
     let image = &images[which];
     let started = Instant::now();
@@ -164,8 +152,8 @@ fn spawn_pull(config: &Path, host: &str, images: &[Image], which: usize) -> Pull
         .expect("spawning vouch");
     // One short line: it fits the pipe buffer, so this never blocks.
     let _ = child.stdin.take().unwrap().write_all(&descriptor_line(&image.desc));
-    let stdout = collect(child.stdout.take());
-    let stderr = collect(child.stderr.take());
+    let stdout = vouch_testkit::containerd::read_in_background(child.stdout.take());
+    let stderr = vouch_testkit::containerd::read_in_background(child.stderr.take());
     Pull { image: which, child, started, stdout, stderr }
 }
 
