@@ -5,6 +5,7 @@ use const_oid::db::rfc5280::{ID_CE_BASIC_CONSTRAINTS, ID_CE_EXT_KEY_USAGE, ID_CE
 use const_oid::ObjectIdentifier;
 use der::asn1::{AnyRef, BitStringRef, UintRef};
 use der::{Decode, Encode, Sequence};
+use std::sync::OnceLock;
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
@@ -72,6 +73,11 @@ pub struct Cert {
     pub parsed: Certificate,
     /// The DER of the to-be-signed part, as received (what the issuer signed).
     pub tbs_der: Vec<u8>,
+    /// The subject and issuer DNs as text, made on first use: x509-cert finds each attribute's
+    /// name by a linear search of every known OID, and a verification asks for the same names
+    /// many times (identities, reports, revocation details, errors).
+    subject_text: OnceLock<String>,
+    issuer_text: OnceLock<String>,
 }
 
 impl PartialEq for Cert {
@@ -86,17 +92,17 @@ impl Cert {
         let parsed = Certificate::from_der(der).map_err(|e| format!("not a DER X.509 certificate: {e}"))?;
         let raw = RawCertificate::from_der(der).map_err(|e| format!("not a DER X.509 certificate: {e}"))?;
         let tbs_der = raw.tbs.to_der().map_err(|e| e.to_string())?;
-        Ok(Cert { der: der.to_vec(), parsed, tbs_der })
+        Ok(Cert { der: der.to_vec(), parsed, tbs_der, subject_text: OnceLock::new(), issuer_text: OnceLock::new() })
     }
 
     /// Subject DN in RFC 4514 order, e.g. `CN=acme signer,O=acme,L=Seattle,ST=WA,C=US`.
     pub fn subject(&self) -> String {
-        self.parsed.tbs_certificate.subject.to_string()
+        self.subject_text.get_or_init(|| self.parsed.tbs_certificate.subject.to_string()).clone()
     }
 
     /// Issuer DN, same form.
     pub fn issuer(&self) -> String {
-        self.parsed.tbs_certificate.issuer.to_string()
+        self.issuer_text.get_or_init(|| self.parsed.tbs_certificate.issuer.to_string()).clone()
     }
 
     /// notBefore.

@@ -4,8 +4,6 @@
 //! the policy's DN is among the certificate subject's attributes (types compared without case,
 //! values exactly). Policy DNs must carry at least C, ST and O.
 
-use x509_cert::name::Name;
-
 /// One `TYPE=value` attribute, with the type upper-cased.
 pub type Attribute = (String, String);
 
@@ -40,10 +38,10 @@ pub fn check_mandatory(attrs: &[Attribute]) -> Result<(), String> {
     Ok(())
 }
 
-/// The attributes of a certificate's name.
-pub fn of_name(name: &Name) -> Vec<Attribute> {
+/// The attributes of a certificate's subject.
+pub fn of_subject(cert: &crate::cert::Cert) -> Vec<Attribute> {
     // The string form escapes specials the same way `parse` unescapes them.
-    parse(&name.to_string()).unwrap_or_default()
+    parse(&cert.subject()).unwrap_or_default()
 }
 
 /// True when every attribute of `wanted` is in `have`.

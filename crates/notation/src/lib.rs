@@ -243,7 +243,7 @@ impl Verifier {
             let stores = if names.is_empty() { format!("of type {} (the policy names none)", kind.name()) } else { names };
             return Err(NotationError::NotTrusted { stores, signer: leaf.subject() });
         }
-        let leaf_attrs = dn::of_name(&leaf.parsed.tbs_certificate.subject);
+        let leaf_attrs = dn::of_subject(leaf);
         let identity_ok = statement.trusted_identities.iter().any(|id| match id {
             Identity::Any => true,
             Identity::Subject(wanted) => dn::is_subset(wanted, &leaf_attrs),

@@ -150,6 +150,10 @@ fn looks_like_rego_v1(text: &str) -> bool {
 /// relation form. Ratify's documented policies use the assignment form, so it is rewritten
 /// before compiling rather than asking users to edit their policies.
 fn rewrite_walk_calls(text: &str) -> std::borrow::Cow<'_, str> {
+    // Compiling the pattern costs more than evaluating most policies; most have no walk.
+    if !text.contains("walk(") {
+        return std::borrow::Cow::Borrowed(text);
+    }
     static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let re = PATTERN.get_or_init(|| {
         let ident = r"([A-Za-z_][A-Za-z0-9_]*)";
