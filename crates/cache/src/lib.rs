@@ -162,6 +162,16 @@ impl Cache {
         found
     }
 
+    /// As [`Cache::get`] for a second look at a key whose miss was already counted (after
+    /// taking its lock): counted only when found.
+    pub fn recheck(&self, kind: Kind, key: &str) -> Option<Entry> {
+        let found = self.read_entry(kind, key).filter(|e| e.is_live(now_ms()));
+        if found.is_some() {
+            self.count(kind, true);
+        }
+        found
+    }
+
     /// Stores `body` under `key`, valid for `ttl` (`None`: until evicted). Returns whether
     /// the entry was written.
     pub fn put(&self, kind: Kind, key: &str, body: &[u8], ttl: Option<Duration>) -> bool {

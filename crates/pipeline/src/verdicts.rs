@@ -47,7 +47,7 @@ pub(crate) fn verify_cached(
         }
     };
     let key = verdict_key(settings, cs, req);
-    let report = match lookup(&cache, &key) {
+    let report = match lookup(&cache, &key, Cache::get) {
         Some(hit) => hit,
         None => verify_once(settings, cs, &cache, &key, req, deadline, now, progress),
     };
@@ -70,10 +70,10 @@ fn verify_once(
 ) -> Report {
     progress.set("waiting for another vouch verifying the same image");
     let lock = cache.lock(key, deadline.remaining() / 2);
-    if lock.as_ref().is_none_or(|l| l.waited()) {
-        if let Some(hit) = lookup(cache, key) {
-            return hit;
-        }
+    // Look again even when the lock came at once: another process may have stored the verdict
+    // and let go of the lock between the first look and this one.
+    if let Some(hit) = lookup(cache, key, Cache::recheck) {
+        return hit;
     }
     let report = crate::run(settings, Some(cache.clone()), req, deadline, now, progress);
     store(cache, key, &report, cs, now);
@@ -103,9 +103,9 @@ fn verdict_key(settings: &Settings, cs: &CacheSettings, req: &Request) -> String
     k.finish()
 }
 
-/// The cached report for `key`, marked with its age.
-fn lookup(cache: &Cache, key: &str) -> Option<Report> {
-    let entry = cache.get(Kind::Verdicts, key)?;
+/// The cached report for `key` read with `get`, marked with its age.
+fn lookup(cache: &Cache, key: &str, get: fn(&Cache, Kind, &str) -> Option<vouch_cache::Entry>) -> Option<Report> {
+    let entry = get(cache, Kind::Verdicts, key)?;
     let mut report: Report = serde_json::from_slice(&entry.body).ok()?;
     report.extra.insert("cached".into(), json!({ "age_s": entry.age_secs(now_ms()) }));
     log::info!("verdict from the cache ({} s old)", entry.age_secs(now_ms()));
