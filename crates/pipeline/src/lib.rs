@@ -113,8 +113,25 @@ impl ErrorClass {
 }
 
 /// The step the run is in, shared with a watchdog that reports it if the deadline passes.
-#[derive(Debug, Clone, Default)]
-pub struct Progress(Arc<Mutex<String>>);
+///
+/// A watchdog may guard only local work (reading files) cheaply and need to change how it
+/// guards before the run waits on anything else: [`Progress::before_waiting`] registers what
+/// to do then, and the pipeline calls [`Progress::waiting_begins`] before its first registry
+/// request or lock wait.
+#[derive(Clone, Default)]
+pub struct Progress {
+    step: Arc<Mutex<String>>,
+    before_waiting: Arc<Mutex<Option<Hook>>>,
+}
+
+/// What [`Progress::before_waiting`] registers.
+type Hook = Box<dyn FnOnce() + Send>;
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Progress").field("step", &self.get()).finish_non_exhaustive()
+    }
+}
 
 /// When the first step began, for step timings in debug logs.
 fn started() -> std::time::Instant {
@@ -127,14 +144,30 @@ impl Progress {
     pub fn set(&self, step: impl Into<String>) {
         let step = step.into();
         log::debug!("step +{:.2} ms: {step}", started().elapsed().as_secs_f64() * 1000.0);
-        if let Ok(mut s) = self.0.lock() {
+        if let Ok(mut s) = self.step.lock() {
             *s = step;
         }
     }
 
     /// The current step.
     pub fn get(&self) -> String {
-        self.0.lock().map(|s| s.clone()).unwrap_or_default()
+        self.step.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Registers `hook` to run once, when the run is about to wait on the network or on
+    /// another process (replacing any hook registered before).
+    pub fn before_waiting(&self, hook: impl FnOnce() + Send + 'static) {
+        if let Ok(mut h) = self.before_waiting.lock() {
+            *h = Some(Box::new(hook));
+        }
+    }
+
+    /// Runs the hook registered with [`Progress::before_waiting`], the first time only.
+    pub fn waiting_begins(&self) {
+        let hook = self.before_waiting.lock().ok().and_then(|mut h| h.take());
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 }
 
@@ -183,6 +216,7 @@ fn run(
     now: OffsetDateTime,
     progress: &Progress,
 ) -> Report {
+    progress.waiting_begins();
     let mut run = Run { settings, req, deadline, now, progress, cache };
     match run.decide() {
         Ok(report) => report,

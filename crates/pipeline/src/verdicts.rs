@@ -69,6 +69,7 @@ fn verify_once(
     progress: &Progress,
 ) -> Report {
     progress.set("waiting for another vouch verifying the same image");
+    progress.waiting_begins();
     let lock = cache.lock(key, deadline.remaining() / 2);
     // Look again even when the lock came at once: another process may have stored the verdict
     // and let go of the lock between the first look and this one.

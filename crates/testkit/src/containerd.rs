@@ -48,6 +48,16 @@ pub fn run_verifier_raw(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &
 
 /// As [`run_verifier_raw`] with a chosen kill timeout.
 pub fn run_with_timeout(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)], timeout: Duration) -> VerifierRun {
+    run_inner(bin, args, stdin, env, timeout, false)
+}
+
+/// As [`run_verifier_raw`], but stdin stays open after `stdin` is written, until the run ends:
+/// a caller that never finishes its input.
+pub fn run_keeping_stdin_open(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> VerifierRun {
+    run_inner(bin, args, stdin, env, CONTAINERD_TIMEOUT, true)
+}
+
+fn run_inner(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)], timeout: Duration, keep_stdin_open: bool) -> VerifierRun {
     let start = Instant::now();
     let mut cmd = Command::new(bin);
     cmd.args(args).env_clear().env("PATH", BARE_PATH).process_group(0);
@@ -65,9 +75,14 @@ pub fn run_with_timeout(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &
     // containerd writes stdin asynchronously; a verifier that never reads it must not block us.
     let mut input = child.stdin.take();
     let data = stdin.to_vec();
+    let (held_tx, held_rx) = mpsc::channel::<()>();
     std::thread::spawn(move || {
         if let Some(i) = input.as_mut() {
             let _ = i.write_all(&data);
+        }
+        if keep_stdin_open {
+            // Closed when the run has ended and the sender is dropped.
+            let _ = held_rx.recv();
         }
     });
     let out_rx = read_in_background(child.stdout.take());
@@ -93,6 +108,7 @@ pub fn run_with_timeout(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &
         }
         std::thread::sleep(Duration::from_millis(2));
     };
+    drop(held_tx);
     let stderr = err_rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
     let exit_code = if killed { None } else { status.and_then(|s| s.code()) };
     VerifierRun { exit_code, stdout, stderr, killed, elapsed: start.elapsed() }

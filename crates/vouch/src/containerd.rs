@@ -2,7 +2,8 @@
 
 use crate::cli::ContainerdArgs;
 use crate::config;
-use crate::output::{self, finish, plain_report, WatchState, EXIT_DENY};
+use crate::output::{finish, plain_report, EXIT_DENY};
+use crate::watchdog::{Guard, WatchState};
 use crate::{audit_log, break_glass, on_error};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,8 @@ const STDIN_LIMIT: u64 = 1024 * 1024;
 pub fn run(a: ContainerdArgs) -> u8 {
     let started = Instant::now();
     let break_glass = break_glass::activate();
-    let subject = format!("{}@{}", a.name, a.digest);
+    // The subject as far as known before the arguments are checked.
+    let subject = if a.name.contains('@') { a.name.clone() } else { format!("{}@{}", a.name, a.digest) };
     let state = Arc::new(Mutex::new(WatchState {
         deadline: started + config::DEFAULT_TIMEOUT,
         budget: config::DEFAULT_TIMEOUT,
@@ -26,13 +28,13 @@ pub fn run(a: ContainerdArgs) -> u8 {
         on_error: on_error::OnError::default(),
     }));
     let progress = Progress::default();
-    output::start_watchdog(state.clone(), progress.clone());
+    progress.set("reading the descriptor on stdin");
+    let guard = Guard::arm(state.clone(), &progress);
     let deny = |reason: String, class: &str| -> u8 {
         let report = plain_report(false, "enforce", &subject, format!("deny {subject}: {reason}"), Some(class));
         finish(&report, EXIT_DENY)
     };
 
-    progress.set("reading the descriptor on stdin");
     let cfg_path = config::path(a.config.as_deref());
     let req = match request(&a) {
         Ok(r) => r,
@@ -45,6 +47,7 @@ pub fn run(a: ContainerdArgs) -> u8 {
         }
     };
     progress.set("loading the configuration");
+    guard.update();
     let mut cfg = match config::load(&cfg_path) {
         Ok(c) => c,
         Err(reason) => return deny(reason, "config"),
@@ -60,6 +63,8 @@ pub fn run(a: ContainerdArgs) -> u8 {
         s.subject = req.subject_name();
         s.on_error = cfg.on_error;
     }
+    progress.set("checking the allowlist and the verdict cache");
+    guard.update();
     let deadline = Deadline::after(cfg.timeout.saturating_sub(started.elapsed()));
     let now = time::OffsetDateTime::now_utc();
     let report = vouch_pipeline::verify(&cfg.settings, &req, &deadline, now, &progress);

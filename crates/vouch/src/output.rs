@@ -1,13 +1,12 @@
 //! stdout discipline: exactly one JSON report per process, at most 32 KiB, whoever finishes
-//! first (the run or the deadline watchdog) prints it and ends the process.
+//! first (the run or the deadline guard in [`crate::watchdog`]) prints it and ends the process.
 
 use serde_json::{json, Map};
 use std::io::Write;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
 use vouch_core::report::STDOUT_LIMIT;
 use vouch_core::Report;
-use vouch_pipeline::{Mode, Progress};
+use vouch_pipeline::Mode;
 
 /// Exit code that allows the pull.
 pub const EXIT_ALLOW: u8 = 0;
@@ -23,8 +22,13 @@ static PRINTED: Mutex<()> = Mutex::new(());
 /// and marks the report; the decision goes to the audit log when one is attached.
 pub fn finish(report: &Report, code: u8) -> ! {
     let _guard = PRINTED.lock().unwrap_or_else(|p| p.into_inner());
-    let mut report = report.clone();
-    let code = crate::break_glass::apply(&mut report, code);
+    if !crate::watchdog::claim_stdout() {
+        // The deadline timer's handler is printing its report and ending the process.
+        loop {
+            std::thread::park();
+        }
+    }
+    let (report, code) = as_printed(report, code);
     crate::audit_log::record(&report, code);
     let json = report.to_json_bounded(STDOUT_LIMIT - 1);
     let mut out = std::io::stdout().lock();
@@ -32,6 +36,19 @@ pub fn finish(report: &Report, code: u8) -> ! {
     let _ = out.write_all(b"\n");
     let _ = out.flush();
     std::process::exit(i32::from(code))
+}
+
+/// The report and exit code as printed: break-glass, when active, applied.
+fn as_printed(report: &Report, code: u8) -> (Report, u8) {
+    let mut report = report.clone();
+    let code = crate::break_glass::apply(&mut report, code);
+    (report, code)
+}
+
+/// The line [`finish`] would print for `report` (without the newline), and its exit code.
+pub fn render(report: &Report, code: u8) -> (String, u8) {
+    let (report, code) = as_printed(report, code);
+    (report.to_json_bounded(STDOUT_LIMIT - 1), code)
 }
 
 /// A report with no signature detail.
@@ -61,44 +78,4 @@ pub fn verdict(mut report: Report, mode: Mode) -> (Report, u8) {
             (report, EXIT_ALLOW)
         }
     }
-}
-
-/// What the watchdog needs to write its deny.
-#[derive(Debug, Clone)]
-pub struct WatchState {
-    /// When the run must end.
-    pub deadline: Instant,
-    /// The configured budget, for the message.
-    pub budget: Duration,
-    /// Enforce or audit.
-    pub mode: Mode,
-    /// The image, as far as known.
-    pub subject: String,
-    /// `[on_error]`: whether a passed deadline allows the pull.
-    pub on_error: crate::on_error::OnError,
-}
-
-/// Starts a thread that ends the process with a deadline deny if the run has not finished
-/// shortly after its deadline. The run's own requests time out at the deadline; the grace
-/// lets their more precise deny win.
-pub fn start_watchdog(state: Arc<Mutex<WatchState>>, progress: Progress) {
-    const GRACE: Duration = Duration::from_millis(300);
-    std::thread::spawn(move || loop {
-        let s = state.lock().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone());
-        let fire_at = s.deadline + GRACE;
-        let now = Instant::now();
-        if now < fire_at {
-            // Short naps: the configured timeout replaces the default once the configuration
-            // is loaded, and may be shorter.
-            std::thread::sleep((fire_at - now).min(Duration::from_millis(50)));
-            continue;
-        }
-        let step = progress.get();
-        let step = if step.is_empty() { "starting".to_string() } else { step };
-        let reason = format!("deny {}: deadline of {:?} exceeded while {step}", s.subject, s.budget);
-        log::error!("{reason}");
-        let report = plain_report(false, s.mode.name(), &s.subject, reason, Some("deadline"));
-        let (report, code) = crate::on_error::verdict(report, s.mode, &s.on_error);
-        finish(&report, code);
-    });
 }

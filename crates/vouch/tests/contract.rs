@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use vouch_testkit::containerd::{run_verifier_raw, VerifierRun};
+use vouch_core::MEDIA_TYPE_DESCRIPTOR;
+use vouch_testkit::containerd::{run_keeping_stdin_open, run_verifier_raw, VerifierRun, BARE_PATH};
 
 const DIGEST: &str = "sha256:4515d57ce84c56ecfbf9f7a5fde8ff7b78b4f87f21f2e75e0c8a3a2e2d8a3b96";
 
@@ -160,6 +161,61 @@ fn a_silent_registry_hits_the_deadline_not_the_kill() {
     let v = assert_deny(&r, &["deadline"]);
     assert_eq!(v["errorClass"], "deadline");
     hold.join().unwrap();
+}
+
+#[test]
+fn stdin_left_open_denies_at_the_default_deadline() {
+    // The deadline is the default 8 s: the configuration is read after stdin.
+    let d = TempDir::new("open-stdin");
+    let cfg = config(&d).to_string_lossy().to_string();
+    let args = ["-name", "127.0.0.1:1/a:b", "-digest", DIGEST, "-stdin-media-type", MEDIA_TYPE_DESCRIPTOR];
+    let r = run_keeping_stdin_open(&vouch_bin(), &args, &line(DIGEST)[..20], &[("VOUCH_CONFIG", cfg.as_str())]);
+    let v = assert_deny(&r, &["deadline of 8s exceeded while reading the descriptor on stdin"]);
+    assert_eq!(v["errorClass"], "deadline");
+}
+
+#[test]
+fn a_trust_policy_that_never_opens_hits_the_configured_deadline() {
+    // A FIFO without a writer: opening it waits forever. The trust policy is first read for
+    // the verdict cache's key, while vouch is still reading local files only.
+    let d = TempDir::new("fifo");
+    let fifo = d.path().join("trustpolicy.json");
+    let path = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+    for (mode, code) in [("enforce", 1), ("audit", 0)] {
+        let cfg = write_config(d.path(), &fifo, &d.path().join("ts"), "");
+        let text = std::fs::read_to_string(&cfg).unwrap().replace("timeout = \"8s\"", "timeout = \"1s\"");
+        std::fs::write(&cfg, text.replace("mode = \"enforce\"", &format!("mode = \"{mode}\""))).unwrap();
+        let r = run(&cfg, "127.0.0.1:1/a:b", DIGEST, &line(DIGEST));
+        let v = report(&r);
+        assert_eq!(r.exit_code, Some(code), "{mode}: {v}");
+        let reason = v["reason"].as_str().unwrap();
+        assert!(reason.contains("deadline of 1s exceeded while checking the allowlist and the verdict cache"), "{mode}: {reason}");
+        assert_eq!(v["errorClass"], "deadline");
+        assert!(r.elapsed < std::time::Duration::from_secs(3), "{mode}: the 1 s deadline was not kept: {:?}", r.elapsed);
+    }
+}
+
+#[test]
+fn arguments_that_are_not_utf8_deny_as_bad_input() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = TempDir::new("utf8");
+    let cfg = config(&d);
+    let out = std::process::Command::new(vouch_bin())
+        .arg("-name")
+        .arg(std::ffi::OsStr::from_bytes(b"127.0.0.1:1/a\xff:b"))
+        .args(["-digest", DIGEST, "-stdin-media-type", MEDIA_TYPE_DESCRIPTOR])
+        .env_clear()
+        .env("PATH", BARE_PATH)
+        .env("VOUCH_CONFIG", &cfg)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON report");
+    assert_eq!(out.status.code(), Some(1), "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("-name"), "{v}");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
 }
 
 #[test]
