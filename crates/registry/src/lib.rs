@@ -360,7 +360,7 @@ impl Client {
                 break;
             }
             let more = page < MAX_REFERRER_PAGES && out.len() <= self.opts.max_signatures;
-            match next.strip_prefix(&ep.api_root).filter(|_| more) {
+            match link_path(&next, ep).and_then(|p| p.strip_prefix(&ep.api_root)).filter(|_| more) {
                 Some(p) => {
                     let (p, q) = p.split_once('?').unwrap_or((p, ""));
                     path = p.to_string();
@@ -448,6 +448,19 @@ pub fn next_link(header: &str) -> Option<String> {
     })
 }
 
+/// The path of a `Link` target on `ep`: a path as it is; an absolute URL only on the same host
+/// and scheme, because a page elsewhere would receive this registry's credentials (plain `http`
+/// too when vouch already talks plain HTTP to this loopback host).
+fn link_path<'a>(target: &'a str, ep: &Endpoint) -> Option<&'a str> {
+    if target.starts_with('/') {
+        return Some(target);
+    }
+    let (scheme, rest) = target.split_once("://")?;
+    let scheme_ok = scheme.eq_ignore_ascii_case(ep.scheme) || (ep.http_fallback && scheme.eq_ignore_ascii_case("http"));
+    let (authority, path) = rest.split_at(rest.find('/')?);
+    (scheme_ok && authority.eq_ignore_ascii_case(&ep.authority)).then_some(path)
+}
+
 fn parse_query(q: &str) -> Vec<(&'static str, String)> {
     // Only the parameters vouch sends are carried over to the next page.
     q.split('&')
@@ -464,6 +477,26 @@ fn parse_query(q: &str) -> Vec<(&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_targets_on_the_same_host_only() {
+        let ep = Endpoint {
+            scheme: "https",
+            authority: "reg.example:5000".into(),
+            api_root: "/v2".into(),
+            capabilities: hosts::Capabilities { pull: true, resolve: true, referrers: true },
+            mirror: false,
+            http_fallback: false,
+            tls: hosts::TlsSettings::default(),
+            headers: Vec::new(),
+        };
+        assert_eq!(link_path("/v2/a/referrers/x?last=1", &ep), Some("/v2/a/referrers/x?last=1"));
+        assert_eq!(link_path("https://REG.example:5000/v2/a?last=1", &ep), Some("/v2/a?last=1"));
+        assert_eq!(link_path("https://other.example/v2/a", &ep), None, "another host would get the credentials");
+        assert_eq!(link_path("http://reg.example:5000/v2/a", &ep), None, "no downgrade to plain HTTP");
+        assert_eq!(link_path("https://reg.example:5000", &ep), None);
+        assert_eq!(link_path("?last=1", &ep), None);
+    }
 
     #[test]
     fn link_headers() {

@@ -2,8 +2,8 @@
 //! referrers API, which Debian's docker-registry 2.8 lacks.
 //!
 //! `GET /v2/<repo>/referrers/<digest>` is answered from the registry's `sha256-<hex>` tag-schema
-//! index (so the same signatures are found both ways), filtered by `artifactType`, one entry per
-//! page with a `Link: <…>; rel="next"` header when `paged` is set. Every other request is
+//! index (so the same signatures are found both ways), filtered by `artifactType`, in the pages
+//! [`Paging`] asks for, linked by `Link: <…>; rel="next"` headers. Every other request is
 //! forwarded to the registry unchanged. The front counts the referrers requests it answered.
 
 use crate::registry::get_manifest;
@@ -15,6 +15,19 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How the front pages a referrers list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// The whole list in one answer.
+    None,
+    /// One entry per page, `Link` targets as absolute paths (`</v2/…>`), as the distribution
+    /// spec shows them.
+    Relative,
+    /// One entry per page, `Link` targets as absolute URLs (`<http://host/v2/…>`), as some
+    /// registries send them.
+    AbsoluteUrl,
+}
+
 /// A running front; stops accepting when dropped.
 pub struct ReferrersFront {
     host: String,
@@ -24,13 +37,13 @@ pub struct ReferrersFront {
 
 impl ReferrersFront {
     /// Starts a front for the registry at `backend` (`127.0.0.1:PORT`).
-    pub fn start(backend: &str, paged: bool) -> Result<ReferrersFront> {
+    pub fn start(backend: &str, paging: Paging) -> Result<ReferrersFront> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let host = listener.local_addr()?.to_string();
         let hits = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let ctx = Front { backend: backend.to_string(), paged, hits: hits.clone() };
+        let ctx = Front { backend: backend.to_string(), host: host.clone(), paging, hits: hits.clone() };
         let stopping = stop.clone();
         std::thread::spawn(move || accept_loop(listener, ctx, stopping));
         Ok(ReferrersFront { host, hits, stop })
@@ -56,7 +69,9 @@ impl Drop for ReferrersFront {
 #[derive(Clone)]
 struct Front {
     backend: String,
-    paged: bool,
+    /// The front's own `127.0.0.1:PORT`, for absolute links.
+    host: String,
+    paging: Paging,
     hits: Arc<AtomicUsize>,
 }
 
@@ -137,17 +152,19 @@ impl Front {
     }
 
     fn page(&self, path: &str, query: &str, entries: Vec<Value>, start: usize) -> Vec<u8> {
-        let take = if self.paged { 1 } else { entries.len() };
+        let paged = self.paging != Paging::None;
+        let take = if paged { 1 } else { entries.len() };
         let page: Vec<Value> = entries.iter().skip(start).take(take).cloned().collect();
         let body = json!({ "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": page });
         let mut headers = vec![("Content-Type", "application/vnd.oci.image.index.v1+json".to_string())];
-        if self.paged && start + 1 < entries.len() {
+        if paged && start + 1 < entries.len() {
             let rest: Vec<&str> = query.split('&').filter(|kv| !kv.starts_with("last=") && !kv.is_empty()).collect();
             let mut q = rest.join("&");
             if !q.is_empty() {
                 q.push('&');
             }
-            headers.push(("Link", format!("<{path}?{q}last={}>; rel=\"next\"", start + 1)));
+            let origin = if self.paging == Paging::AbsoluteUrl { format!("http://{}", self.host) } else { String::new() };
+            headers.push(("Link", format!("<{origin}{path}?{q}last={}>; rel=\"next\"", start + 1)));
         }
         response("200 OK", &headers, &serde_json::to_vec(&body).unwrap_or_default())
     }

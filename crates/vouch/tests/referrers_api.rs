@@ -8,13 +8,13 @@ mod common;
 use common::*;
 use vouch_core::MEDIA_TYPE_JWS;
 use vouch_testkit::containerd::descriptor_line;
-use vouch_testkit::referrers::ReferrersFront;
+use vouch_testkit::referrers::{Paging, ReferrersFront};
 use vouch_testkit::registry::TestRegistry;
 use vouch_testkit::signer::{push_demo_image, push_signature, write_trust_material, LeafOptions, SignOptions, TestCa};
 
 /// Pushes an image signed first by an untrusted signer and then by a trusted one, and runs
-/// vouch against a front that serves the referrers API (`paged`: one entry per page).
-fn verify_through_front(paged: bool) -> (serde_json::Value, usize) {
+/// vouch against a front that serves the referrers API in `paging`'s pages.
+fn verify_through_front(paging: Paging) -> (serde_json::Value, usize) {
     let registry = TestRegistry::start().expect("start docker-registry");
     let dir = TempDir::new("referrers");
     let trusted = TestCa::new("referrers root").unwrap();
@@ -26,7 +26,7 @@ fn verify_through_front(paged: bool) -> (serde_json::Value, usize) {
         let envelope = signer.sign_jws(&image, &SignOptions::default()).unwrap();
         push_signature(registry.host(), "acme/app", &image, &envelope, MEDIA_TYPE_JWS).unwrap();
     }
-    let front = ReferrersFront::start(registry.host(), paged).unwrap();
+    let front = ReferrersFront::start(registry.host(), paging).unwrap();
     let config = write_config(dir.path(), &policy, &store, "");
     let hosts = dir.path().join("certs.d").join(front.host());
     std::fs::create_dir_all(&hosts).unwrap();
@@ -40,7 +40,7 @@ fn verify_through_front(paged: bool) -> (serde_json::Value, usize) {
 
 #[test]
 fn signatures_are_found_through_the_referrers_api() {
-    let (v, requests) = verify_through_front(false);
+    let (v, requests) = verify_through_front(Paging::None);
     assert_eq!(requests, 1, "one referrers request");
     assert_eq!(v["verifierReports"].as_array().unwrap().len(), 2, "{v}");
     assert!(v["reason"].as_str().unwrap().contains("signature 2 of 2 verified"), "{v}");
@@ -48,7 +48,16 @@ fn signatures_are_found_through_the_referrers_api() {
 
 #[test]
 fn referrers_pages_are_followed_through_link_headers() {
-    let (v, requests) = verify_through_front(true);
+    let (v, requests) = verify_through_front(Paging::Relative);
     assert_eq!(requests, 2, "two pages of one entry each");
     assert_eq!(v["verifierReports"].as_array().unwrap().len(), 2, "{v}");
+    assert!(v.get("signaturesTruncated").is_none(), "{v}");
+}
+
+#[test]
+fn link_headers_with_absolute_urls_on_the_same_host_are_followed() {
+    let (v, requests) = verify_through_front(Paging::AbsoluteUrl);
+    assert_eq!(requests, 2, "two pages of one entry each");
+    assert_eq!(v["verifierReports"].as_array().unwrap().len(), 2, "{v}");
+    assert!(v.get("signaturesTruncated").is_none(), "{v}");
 }
