@@ -204,7 +204,7 @@ fn a_cache_dir_others_can_write_is_refused() {
     let dir = std::env::temp_dir().join(format!("vouch-cache-open-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let err = Cache::open(&dir, 1 << 20).err().expect("a world-writable cache dir is refused");
+    let err = Cache::open(&dir, 1 << 20).expect_err("a world-writable cache dir is refused");
     assert!(err.to_string().contains("not private") && err.to_string().contains("777"), "{err}");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
     assert!(Cache::open(&dir, 1 << 20).is_ok());

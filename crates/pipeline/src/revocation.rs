@@ -129,6 +129,70 @@ fn resolve_within(netloc: &str, limit: Duration) -> std::io::Result<Vec<SocketAd
     }
 }
 
+/// Puts the on-disk cache in front of another fetcher: an OCSP response or CRL that verified is
+/// kept until its `nextUpdate`, so repeat pulls cost no network. It also remembers the earliest
+/// `nextUpdate` this run relied on, which bounds how long the run's verdict may be reused.
+pub struct CachingFetcher<F> {
+    inner: F,
+    cache: Option<std::sync::Arc<vouch_cache::Cache>>,
+    earliest: std::sync::Mutex<Option<time::OffsetDateTime>>,
+}
+
+impl<F: RevocationFetcher> CachingFetcher<F> {
+    /// `inner` behind `cache` (`None`: nothing is cached, the earliest `nextUpdate` is still kept).
+    pub fn new(inner: F, cache: Option<std::sync::Arc<vouch_cache::Cache>>) -> CachingFetcher<F> {
+        CachingFetcher { inner, cache, earliest: std::sync::Mutex::new(None) }
+    }
+
+    /// The earliest `nextUpdate` of the answers used so far.
+    pub fn earliest_next_update(&self) -> Option<time::OffsetDateTime> {
+        self.earliest.lock().ok().and_then(|e| *e)
+    }
+
+    fn note(&self, until: time::OffsetDateTime) {
+        if let Ok(mut e) = self.earliest.lock() {
+            *e = Some(e.map_or(until, |cur| cur.min(until)));
+        }
+    }
+}
+
+/// The cache key of a request: its kind, URL and (for an OCSP POST) body.
+fn cache_key(request: &FetchRequest<'_>) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(match request.kind {
+        FetchKind::Ocsp => b"ocsp\0" as &[u8],
+        FetchKind::Crl => b"crl\0",
+    });
+    h.update(request.url.as_bytes());
+    h.update(b"\0");
+    h.update(request.body.unwrap_or_default());
+    vouch_core::digest::hex_encode(&h.finalize())
+}
+
+impl<F: RevocationFetcher> RevocationFetcher for CachingFetcher<F> {
+    fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<u8>, String> {
+        if let Some(cache) = &self.cache {
+            if let Some(entry) = cache.get(vouch_cache::Kind::Revocation, &cache_key(request)) {
+                log::debug!("revocation: {} answered from the cache", request.url);
+                return Ok(entry.body);
+            }
+        }
+        self.inner.fetch(request)
+    }
+
+    fn verified(&self, request: &FetchRequest<'_>, body: &[u8], until: time::OffsetDateTime) {
+        self.note(until);
+        let Some(cache) = &self.cache else { return };
+        let left = until - time::OffsetDateTime::now_utc();
+        if let Ok(ttl) = Duration::try_from(left) {
+            if !ttl.is_zero() {
+                cache.put(vouch_cache::Kind::Revocation, &cache_key(request), body, Some(ttl));
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,69 +308,5 @@ mod tests {
     fn name_resolution_is_bounded() {
         assert_eq!(resolve_within("127.0.0.1:80", Duration::from_millis(1)).unwrap(), vec!["127.0.0.1:80".parse().unwrap()]);
         assert!(!resolve_within("localhost:80", Duration::from_secs(2)).unwrap().is_empty());
-    }
-}
-
-/// Puts the on-disk cache in front of another fetcher: an OCSP response or CRL that verified is
-/// kept until its `nextUpdate`, so repeat pulls cost no network. It also remembers the earliest
-/// `nextUpdate` this run relied on, which bounds how long the run's verdict may be reused.
-pub struct CachingFetcher<F> {
-    inner: F,
-    cache: Option<std::sync::Arc<vouch_cache::Cache>>,
-    earliest: std::sync::Mutex<Option<time::OffsetDateTime>>,
-}
-
-impl<F: RevocationFetcher> CachingFetcher<F> {
-    /// `inner` behind `cache` (`None`: nothing is cached, the earliest `nextUpdate` is still kept).
-    pub fn new(inner: F, cache: Option<std::sync::Arc<vouch_cache::Cache>>) -> CachingFetcher<F> {
-        CachingFetcher { inner, cache, earliest: std::sync::Mutex::new(None) }
-    }
-
-    /// The earliest `nextUpdate` of the answers used so far.
-    pub fn earliest_next_update(&self) -> Option<time::OffsetDateTime> {
-        self.earliest.lock().ok().and_then(|e| *e)
-    }
-
-    fn note(&self, until: time::OffsetDateTime) {
-        if let Ok(mut e) = self.earliest.lock() {
-            *e = Some(e.map_or(until, |cur| cur.min(until)));
-        }
-    }
-}
-
-/// The cache key of a request: its kind, URL and (for an OCSP POST) body.
-fn cache_key(request: &FetchRequest<'_>) -> String {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    h.update(match request.kind {
-        FetchKind::Ocsp => b"ocsp\0" as &[u8],
-        FetchKind::Crl => b"crl\0",
-    });
-    h.update(request.url.as_bytes());
-    h.update(b"\0");
-    h.update(request.body.unwrap_or_default());
-    vouch_core::digest::hex_encode(&h.finalize())
-}
-
-impl<F: RevocationFetcher> RevocationFetcher for CachingFetcher<F> {
-    fn fetch(&self, request: &FetchRequest<'_>) -> Result<Vec<u8>, String> {
-        if let Some(cache) = &self.cache {
-            if let Some(entry) = cache.get(vouch_cache::Kind::Revocation, &cache_key(request)) {
-                log::debug!("revocation: {} answered from the cache", request.url);
-                return Ok(entry.body);
-            }
-        }
-        self.inner.fetch(request)
-    }
-
-    fn verified(&self, request: &FetchRequest<'_>, body: &[u8], until: time::OffsetDateTime) {
-        self.note(until);
-        let Some(cache) = &self.cache else { return };
-        let left = until - time::OffsetDateTime::now_utc();
-        if let Ok(ttl) = Duration::try_from(left) {
-            if !ttl.is_zero() {
-                cache.put(vouch_cache::Kind::Revocation, &cache_key(request), body, Some(ttl));
-            }
-        }
     }
 }

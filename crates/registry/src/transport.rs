@@ -422,6 +422,8 @@ fn refused_by_realm(ep: &Endpoint, req: &Req<'_>, realm: &str, status: u16, cred
     )
 }
 
+// ureq's own error, handed as it is to the one caller, which sorts it at once.
+#[allow(clippy::result_large_err)]
 fn attempt(
     agent: &ureq::Agent,
     ep: &Endpoint,
