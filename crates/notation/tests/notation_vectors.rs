@@ -16,13 +16,7 @@ use vouch_notation::{NotationError, SignatureOutcome, TrustPolicyDocument, Trust
 const NOW: OffsetDateTime = datetime!(2025-06-01 00:00 UTC);
 
 fn vectors() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testvectors/notation");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        println!("skipped: ../shared/testvectors/notation is not present");
-        None
-    }
+    vouch_testkit::shared_vectors("notation")
 }
 
 /// What a case expects.

@@ -8,13 +8,7 @@ use vouch_core::Descriptor;
 use vouch_notation::{NotationError, TrustPolicyDocument, TrustStore, Verifier};
 
 fn layout() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testvectors/registry");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        println!("skipped: ../shared not present");
-        None
-    }
+    vouch_testkit::shared_vectors("registry")
 }
 
 fn blob(dir: &std::path::Path, digest: &str) -> Vec<u8> {

@@ -1003,13 +1003,7 @@ fn the_timestamping_chain_of_a_verified_timestamp_is_checked_too() {
 const VECTOR_NOW: OffsetDateTime = time::macros::datetime!(2025-06-01 00:00 UTC);
 
 fn crl_vectors() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testvectors/notation/truststore/notation-e2e/crl");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        println!("skipped: ../shared/testvectors/notation/truststore/notation-e2e/crl is not present");
-        None
-    }
+    vouch_testkit::shared_vectors("notation/truststore/notation-e2e/crl")
 }
 
 /// The e2e distribution points, serving `leaf` and `intermediate` from the vector files; the

@@ -18,8 +18,7 @@ const ENVELOPE: &str = "jws/notation-go-timestamp/jwsWithTimestamp.sig";
 const SIGNING_ROOT: &str = "truststore/notation-go/x509/ca/valid-trust-store/TestTimestamp.crt";
 
 fn vectors() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testvectors/notation");
-    p.is_dir().then_some(p)
+    vouch_testkit::shared_vectors("notation")
 }
 
 fn openssl_present() -> bool {
@@ -32,10 +31,7 @@ fn setup(tag: &str) -> Option<(PathBuf, Tsa)> {
         println!("skipped: openssl not found");
         return None;
     }
-    let Some(base) = vectors() else {
-        println!("skipped: ../shared/testvectors/notation is not present");
-        return None;
-    };
+    let base = vectors()?;
     Some((base, Tsa::new(tag)))
 }
 

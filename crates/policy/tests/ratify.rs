@@ -6,13 +6,7 @@ use std::time::Duration;
 use vouch_policy::Policy;
 
 fn shared() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testvectors/ratify");
-    if p.is_dir() {
-        Some(p)
-    } else {
-        println!("skipped: ../shared not present");
-        None
-    }
+    vouch_testkit::shared_vectors("ratify")
 }
 
 fn policies_dir() -> PathBuf {

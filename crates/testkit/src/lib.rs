@@ -8,6 +8,7 @@
 //! - [`containerd`]: runs a verifier binary exactly as containerd's bindir plugin does.
 //! - [`hostile`]: a scripted loopback registry that misbehaves on purpose, path by path, and a
 //!   signed image held in memory to serve from it.
+//! - [`shared_vectors`]: the shared test vectors beside the project, when a checkout has them.
 
 pub mod auth;
 pub mod containerd;
@@ -16,3 +17,15 @@ pub mod layout;
 pub mod referrers;
 pub mod registry;
 pub mod signer;
+
+/// `../shared/testvectors/<sub>` beside the project (CI always has it; a user's clone may not).
+/// When it is missing, prints that the calling test is skipped and returns `None`.
+pub fn shared_vectors(sub: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/testvectors").join(sub);
+    if p.is_dir() {
+        Some(p)
+    } else {
+        println!("skipped: ../shared/testvectors/{sub} is not present");
+        None
+    }
+}
