@@ -58,17 +58,13 @@ fn node_credentials_corpus() {
 
 #[test]
 fn registry_answers_corpus() {
+    // The fuzz target gives each input to the parser its first byte picks; here every parser
+    // reads every input, which covers the same cases and more.
     for input in corpus("registry_answers") {
-        let Some((&which, body)) = input.split_first() else { continue };
-        match which % 3 {
-            0 => drop(vouch_registry::index_manifests(body)),
-            1 => drop(vouch_registry::token_answer(body)),
-            _ => {
-                if let Ok(text) = std::str::from_utf8(body) {
-                    let _ = vouch_registry::next_link(text);
-                }
-            }
-        }
+        let body = input.get(1..).unwrap_or_default();
+        drop(vouch_registry::index_manifests(body));
+        drop(vouch_registry::token_answer(body));
+        let _ = std::str::from_utf8(body).map(vouch_registry::next_link);
     }
 }
 
