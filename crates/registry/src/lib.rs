@@ -106,6 +106,8 @@ pub struct Client {
     opts: RegistryOptions,
     transport: Transport,
     cache: Option<ClientCache>,
+    /// Each registry's hosts, read from its hosts.toml once per client rather than per request.
+    hosts: std::sync::Mutex<std::collections::HashMap<String, Vec<Endpoint>>>,
 }
 
 /// The on-disk cache a client reads before asking the registry.
@@ -118,7 +120,7 @@ impl Client {
     /// A client; nothing is read or connected until the first request.
     pub fn new(opts: RegistryOptions) -> Client {
         let transport = Transport::new(opts.auth.clone());
-        Client { opts, transport, cache: None }
+        Client { opts, transport, cache: None, hosts: Default::default() }
     }
 
     /// Serves manifests and blobs fetched by digest from `cache` (re-hashed on read), and
@@ -137,7 +139,17 @@ impl Client {
     }
 
     fn endpoints(&self, image: &ImageRef, need: Need) -> Result<Vec<Endpoint>, RegistryError> {
-        let all = hosts::endpoints(self.opts.hosts_dir.as_deref(), &image.registry, &self.opts.insecure_hosts)?;
+        let known = self.hosts.lock().ok().and_then(|h| h.get(&image.registry).cloned());
+        let all = match known {
+            Some(all) => all,
+            None => {
+                let all = hosts::endpoints(self.opts.hosts_dir.as_deref(), &image.registry, &self.opts.insecure_hosts)?;
+                if let Ok(mut h) = self.hosts.lock() {
+                    h.insert(image.registry.clone(), all.clone());
+                }
+                all
+            }
+        };
         Ok(all.into_iter().filter(|e| e.capabilities.allows(need)).collect())
     }
 
