@@ -15,6 +15,15 @@ const SINGLE_DASH_FLAGS: &[&str] = &["name", "digest", "stdin-media-type", "conf
     long_about = "Image verifier for containerd.\n\nAs a containerd image verifier (bin_dir of the io.containerd.image-verifier.v1.bindir plugin):\n  vouch -name <ref> -digest <digest> -stdin-media-type application/vnd.oci.descriptor.v1+json\nwith the image's OCI descriptor on stdin. Exit 0 allows the pull, 1 denies it, 2 is a usage error.\nstdout is always one JSON report; logs go to stderr (level from VOUCH_LOG: error, warn, info, debug).\n\nConfiguration: /etc/vouch/config.toml, or VOUCH_CONFIG, or --config."
 )]
 struct Cli {
+    #[command(flatten)]
+    flags: Flags,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// The flags outside subcommands: containerd's three and `--config`.
+#[derive(clap::Args, Debug)]
+struct Flags {
     /// vouch's configuration file (default: $VOUCH_CONFIG, else /etc/vouch/config.toml).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
@@ -27,8 +36,17 @@ struct Cli {
     /// Media type of stdin; must be application/vnd.oci.descriptor.v1+json.
     #[arg(long = "stdin-media-type", value_name = "TYPE")]
     stdin_media_type: Option<String>,
-    #[command(subcommand)]
-    command: Option<Command>,
+}
+
+impl Flags {
+    /// The containerd invocation, when all three of its flags are given.
+    fn containerd(self) -> Option<ContainerdArgs> {
+        Some(ContainerdArgs { config: self.config, name: self.name?, digest: self.digest?, stdin_media_type: self.stdin_media_type? })
+    }
+
+    fn any_containerd_flag(&self) -> bool {
+        self.name.is_some() || self.digest.is_some() || self.stdin_media_type.is_some()
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -180,14 +198,8 @@ pub enum Parsed {
 #[derive(Parser, Debug)]
 #[command(name = "vouch", disable_help_flag = true, disable_version_flag = true)]
 struct ContainerdCli {
-    #[arg(long)]
-    config: Option<PathBuf>,
-    #[arg(long)]
-    name: String,
-    #[arg(long)]
-    digest: String,
-    #[arg(long = "stdin-media-type")]
-    stdin_media_type: String,
+    #[command(flatten)]
+    flags: Flags,
 }
 
 /// `-name` → `--name` (also `-name=value`), for the flags containerd uses.
@@ -212,13 +224,8 @@ fn normalise(args: &[String]) -> Vec<String> {
 /// Parses argv (including argv0).
 pub fn parse(args: &[String]) -> Parsed {
     let args = normalise(args);
-    if let Ok(c) = ContainerdCli::try_parse_from(&args) {
-        return Parsed::Containerd(ContainerdArgs {
-            config: c.config,
-            name: c.name,
-            digest: c.digest,
-            stdin_media_type: c.stdin_media_type,
-        });
+    if let Some(a) = ContainerdCli::try_parse_from(&args).ok().and_then(|c| c.flags.containerd()) {
+        return Parsed::Containerd(a);
     }
     let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
@@ -232,46 +239,46 @@ pub fn parse(args: &[String]) -> Parsed {
     };
     match cli.command {
         Some(Command::Verify { images, audit, ci }) => {
-            if cli.name.is_some() || cli.digest.is_some() || cli.stdin_media_type.is_some() {
+            if cli.flags.any_containerd_flag() {
                 return Parsed::UsageError("-name, -digest and -stdin-media-type do not apply to verify".into());
             }
-            Parsed::Verify(VerifyArgs { config: cli.config, images, audit, ci })
+            Parsed::Verify(VerifyArgs { config: cli.flags.config, images, audit, ci })
         }
         Some(Command::Cache { action, output }) => {
-            if cli.name.is_some() || cli.digest.is_some() || cli.stdin_media_type.is_some() {
+            if cli.flags.any_containerd_flag() {
                 return Parsed::UsageError("-name, -digest and -stdin-media-type do not apply to cache".into());
             }
-            Parsed::Cache(CacheArgs { config: cli.config, action, output })
+            Parsed::Cache(CacheArgs { config: cli.flags.config, action, output })
         }
         Some(Command::Policy { action: PolicyAction::Test { policy, cases } }) => Parsed::PolicyTest(policy, cases),
         Some(Command::Config { action: ConfigAction::ImportRatify { ratify_config, out_dir } }) => {
             Parsed::ImportRatify(ratify_config, out_dir)
         }
-        Some(Command::Doctor(a)) => Parsed::Doctor(cli.config, a),
+        Some(Command::Doctor(a)) => Parsed::Doctor(cli.flags.config, a),
         Some(Command::Install(a)) => Parsed::Install(a),
         Some(Command::Sync(a)) => Parsed::Sync(a),
         Some(Command::Log(opts)) => {
-            if cli.name.is_some() || cli.digest.is_some() || cli.stdin_media_type.is_some() {
+            if cli.flags.any_containerd_flag() {
                 return Parsed::UsageError("-name, -digest and -stdin-media-type do not apply to log".into());
             }
-            Parsed::Log(cli.config, opts)
+            Parsed::Log(cli.flags.config, opts)
         }
-        None => match (cli.name, cli.digest, cli.stdin_media_type) {
-            (Some(name), Some(digest), Some(stdin_media_type)) => {
-                Parsed::Containerd(ContainerdArgs { config: cli.config, name, digest, stdin_media_type })
-            }
-            (name, digest, media) => {
-                let missing: Vec<&str> = [("-name", name.is_none()), ("-digest", digest.is_none()), ("-stdin-media-type", media.is_none())]
+        None => {
+            let f = cli.flags;
+            let missing: Vec<&str> =
+                [("-name", f.name.is_none()), ("-digest", f.digest.is_none()), ("-stdin-media-type", f.stdin_media_type.is_none())]
                     .iter()
                     .filter(|(_, m)| *m)
-                    .map(|(f, _)| *f)
+                    .map(|(flag, _)| *flag)
                     .collect();
-                Parsed::UsageError(format!(
+            match f.containerd() {
+                Some(a) => Parsed::Containerd(a),
+                None => Parsed::UsageError(format!(
                     "missing {} (containerd runs: vouch -name <ref> -digest <digest> -stdin-media-type application/vnd.oci.descriptor.v1+json; see vouch --help)",
                     missing.join(", ")
-                ))
+                )),
             }
-        },
+        }
     }
 }
 
