@@ -193,7 +193,8 @@ fn a_trust_policy_that_never_opens_hits_the_configured_deadline() {
         let reason = v["reason"].as_str().unwrap();
         assert!(reason.contains("deadline of 1s exceeded while checking the allowlist and the verdict cache"), "{mode}: {reason}");
         assert_eq!(v["errorClass"], "deadline");
-        assert!(r.elapsed < std::time::Duration::from_secs(3), "{mode}: the 1 s deadline was not kept: {:?}", r.elapsed);
+        // Not a speed check: it tells the configured 1 s deadline from the default 8 s one.
+        assert!(r.elapsed < std::time::Duration::from_secs(5), "{mode}: the default deadline was used: {:?}", r.elapsed);
     }
 }
 
