@@ -65,7 +65,7 @@ fn run_inner(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)], time
         cmd.env(k, v);
     }
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = match cmd.spawn() {
+    let mut child = match spawn(&mut cmd) {
         Ok(c) => c,
         Err(e) => {
             return VerifierRun { exit_code: None, stdout: String::new(), stderr: format!("spawn failed: {e}"), killed: false, elapsed: start.elapsed() }
@@ -112,6 +112,19 @@ fn run_inner(bin: &Path, args: &[&str], stdin: &[u8], env: &[(&str, &str)], time
     let stderr = err_rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default();
     let exit_code = if killed { None } else { status.and_then(|s| s.code()) };
     VerifierRun { exit_code, stdout, stderr, killed, elapsed: start.elapsed() }
+}
+
+/// Spawns `cmd`, retrying while the kernel says the executable is busy (ETXTBSY). A test that
+/// has just written a script can meet this: another test thread's fork may still hold the
+/// script's write descriptor until that child execs.
+fn spawn(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    for _ in 0..50 {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => std::thread::sleep(Duration::from_millis(10)),
+            other => return other,
+        }
+    }
+    cmd.spawn()
 }
 
 /// Reads `r` to its end on a thread of its own; the receiver gets everything it produced (an
